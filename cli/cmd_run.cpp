@@ -1,0 +1,92 @@
+// strata run: complete a prompt, streaming tokens, then a line of timings.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/generate.h"
+#include "core/sysinfo.h"
+#include "core/tokenizer.h"
+
+namespace strata::cli {
+
+namespace {
+struct RunArgs {
+    ModelOptions model;
+    SamplerParams sampler;
+    std::string prompt;
+    std::string prompt_file;
+    int n_predict = 128;
+    bool ignore_eos = false;
+    bool no_display_prompt = false;
+    bool print_ids = false;
+};
+}  // namespace
+
+std::function<int()> register_run(CLI::App& app) {
+    auto args = std::make_shared<RunArgs>();
+    CLI::App* sub = app.add_subcommand("run", "complete a prompt and print timings");
+    add_model_options(*sub, args->model);
+    add_sampler_options(*sub, args->sampler);
+    sub->add_option("-p,--prompt", args->prompt, "prompt text");
+    sub->add_option("-f,--file", args->prompt_file, "read the prompt from a file");
+    sub->add_option("-n,--n-predict", args->n_predict, "tokens to generate (-1: until end of text or context)");
+    sub->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-generation tokens");
+    sub->add_flag("--no-display-prompt", args->no_display_prompt, "print only the continuation");
+    sub->add_flag("--print-ids", args->print_ids, "also print the generated token ids on stderr");
+    return [args]() -> int {
+        RunArgs& a = *args;
+        if (!a.prompt_file.empty()) {
+            std::ifstream in(a.prompt_file, std::ios::binary);
+            if (!in) throw std::runtime_error("cannot read prompt file '" + a.prompt_file + "'");
+            std::stringstream ss;
+            ss << in.rdbuf();
+            a.prompt = ss.str();
+        }
+        LoadedModel lm = load_model(a.model);
+        const Tokenizer& tok = lm.model->tokenizer();
+        std::vector<int32_t> prompt = tok.encode(a.prompt, /*add_special=*/true, /*parse_special=*/true);
+        if (prompt.empty()) {
+            // Nothing to condition on (an empty prompt and a vocab without BOS): start from BOS anyway.
+            prompt.push_back(tok.bos_id());
+        }
+        Forward fwd(lm.model, std::move(lm.plan), forward_options(a.model));
+        Sampler sampler(a.sampler);
+        if (!a.no_display_prompt) {
+            std::fputs(a.prompt.c_str(), stdout);
+            std::fflush(stdout);
+        }
+        StreamDecoder dec(tok);
+        GenerateOptions go;
+        go.max_new_tokens = a.n_predict;
+        go.stop_at_eog = !a.ignore_eos;
+        GenerationStats st;
+        int pos = 0;
+        std::vector<int32_t> out = generate(fwd, sampler, prompt, pos, go, [&](int32_t t) {
+            const std::string piece = dec.feed(t);
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+            return true;
+        }, &st);
+        const std::string rest = dec.flush();
+        std::fwrite(rest.data(), 1, rest.size(), stdout);
+        std::fputs("\n", stdout);
+        std::fflush(stdout);
+        if (a.print_ids) {
+            std::string ids;
+            for (int32_t t : out) ids += std::to_string(t) + " ";
+            std::fprintf(stderr, "ids: %s\n", ids.c_str());
+        }
+        std::fprintf(stderr,
+                     "prompt: %d tokens, %.2f tok/s | generation: %d tokens, %.2f tok/s | %d threads, %s kernels\n",
+                     st.prompt_tokens, st.prompt_tps(), st.generated_tokens, st.generate_tps(), fwd.n_threads(),
+                     kernels().isa);
+        std::fprintf(stderr, "memory: peak RSS %.1f MiB, KV cache %.1f MiB allocated, %d steps over %d file layers\n",
+                     peak_rss_bytes() / 1048576.0, fwd.kv_cache().bytes() / 1048576.0, fwd.plan().n_steps(),
+                     lm.model->config().n_layers);
+        return 0;
+    };
+}
+
+}  // namespace strata::cli

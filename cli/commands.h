@@ -1,0 +1,9 @@
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace strata::cli {
+// Each registers its subcommand on app and returns the function that runs it (exit code).
+std::function<int()> register_run(CLI::App& app);
+std::function<int()> register_show(CLI::App& app);
+}  // namespace strata::cli

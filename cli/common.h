@@ -1,0 +1,37 @@
+// Options shared by every command that loads a model, and small terminal helpers.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "core/forward.h"
+#include "core/model.h"
+#include "core/plan.h"
+#include "core/sampler.h"
+
+namespace strata::cli {
+
+struct ModelOptions {
+    std::string model_path;
+    std::string tokenizer_path;
+    std::string layer_spec;
+    int n_ctx = 0;
+    int n_threads = 0;
+    int n_batch = 256;
+};
+
+// -m/--model, --tokenizer, --layer-spec/--layer_spec, -c/--ctx-size, -t/--threads, -b/--batch-size.
+void add_model_options(CLI::App& app, ModelOptions& o);
+void add_sampler_options(CLI::App& app, SamplerParams& p);
+
+struct LoadedModel {
+    std::shared_ptr<const Model> model;
+    Plan plan;
+};
+LoadedModel load_model(const ModelOptions& o);
+ForwardOptions forward_options(const ModelOptions& o);
+
+std::string human_count(double n);   // 134.5M
+std::string human_bytes(double n);   // 86.5 MiB
+
+}  // namespace strata::cli

@@ -1,0 +1,35 @@
+// strata: the command-line front end. Every error is caught here, once, and printed as one line.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <vector>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"strata: run GGUF models, and duplicate, delete or reorder their layers on the fly"};
+    app.require_subcommand(1);
+    std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
+    auto add = [&](std::function<int()> (*reg)(CLI::App&)) {
+        const size_t before = app.get_subcommands({}).size();
+        auto fn = reg(app);
+        commands.emplace_back(app.get_subcommands({})[before], std::move(fn));
+    };
+    add(strata::cli::register_run);
+    add(strata::cli::register_show);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        for (auto& [sub, fn] : commands)
+            if (sub->parsed()) return fn();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 1;
+}

@@ -1,0 +1,211 @@
+#include "core/forward.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace strata {
+
+KVCache::KVCache(int n_slots, int n_ctx, int kv_dim)
+    : n_slots_(n_slots), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+    const size_t n = static_cast<size_t>(n_slots) * n_ctx * kv_dim;
+    k_.reset(new float[n]);  // uninitialised on purpose: a position is written before it is read
+    v_.reset(new float[n]);
+}
+
+RunState::RunState(const ModelConfig& c, int B) : max_batch(B) {
+    const size_t b = static_cast<size_t>(B);
+    x.resize(b * c.dim);
+    xb.resize(b * c.dim);
+    xb2.resize(b * c.q_dim());
+    q.resize(b * c.q_dim());
+    k.resize(b * c.kv_dim());
+    v.resize(b * c.kv_dim());
+    hb.resize(b * c.hidden_dim);
+    hb2.resize(b * c.hidden_dim);
+}
+
+namespace {
+
+int default_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(n);
+}
+
+// Bytes of the widest quantized activation row any matmul of this model needs.
+size_t max_activation_row_bytes(const ModelConfig& c, const ModelWeights& w) {
+    size_t m = 0;
+    auto fit = [&](const WeightView* v) {
+        if (!v) return;
+        m = std::max(m, dtype_row_bytes(dtype_traits(v->dtype).vec_dot_type, v->cols()));
+    };
+    fit(w.output);
+    for (const LayerWeights& L : w.layers)
+        for (const WeightView* v : {L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down}) fit(v);
+    return m;
+}
+
+}  // namespace
+
+Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& opts)
+    : model_(std::move(model)),
+      plan_(std::move(plan)),
+      K_(kernels()),
+      n_ctx_(opts.n_ctx > 0 ? opts.n_ctx : std::min(model_->config().n_ctx_train, 4096)),
+      n_threads_(opts.n_threads > 0 ? opts.n_threads : default_threads()),
+      arena_(std::make_unique<tbb::task_arena>(n_threads_)),
+      kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim()),
+      s_(model_->config(), std::max(1, opts.max_batch)) {
+    const ModelConfig& c = model_->config();
+    s_.xq.resize(static_cast<size_t>(s_.max_batch) * max_activation_row_bytes(c, model_->weights()));
+    s_.logits.resize(static_cast<size_t>(c.vocab_size));
+    if (const WeightView* f = model_->weights().rope_freqs) {
+        rope_factors_.assign(reinterpret_cast<const float*>(f->data),
+                             reinterpret_cast<const float*>(f->data) + f->elements());
+    }
+    for (const Step& st : plan_.steps)
+        if (st.w != &model_->weights().layers.at(static_cast<size_t>(st.file_layer)))
+            throw std::invalid_argument("plan does not belong to this model");
+}
+
+Forward::~Forward() = default;
+
+void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
+    const DType vdt = dtype_traits(w.dtype).vec_dot_type;
+    const int64_t n = w.cols(), rows = w.rows();
+    const size_t xrb = dtype_row_bytes(vdt, n);
+    uint8_t* xq = s_.xq.data();
+    const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
+    tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+    const MatmulFn mm = K_.matmul[static_cast<int>(w.dtype)];
+    // Row chunks: enough to balance the threads, large enough to amortise the activation reads.
+    const int64_t grain = std::max<int64_t>(16, rows / (8 * n_threads_));
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain), [&](const tbb::blocked_range<int64_t>& r) {
+        mm(w.data, w.row_bytes, n, r.begin(), r.end(), xq, xrb, B, y, rows);
+    });
+}
+
+void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n) {
+    const float eps = model_->config().rms_eps;
+    const float* wt = reinterpret_cast<const float*>(w.data);
+    for (int b = 0; b < B; ++b) K_.rmsnorm(out + static_cast<size_t>(b) * n, x + static_cast<size_t>(b) * n, wt, n, eps);
+}
+
+void Forward::attention(const Step& step, int B, int pos) {
+    const ModelConfig& c = model_->config();
+    const int hd = c.head_dim, kv_dim = c.kv_dim(), q_dim = c.q_dim();
+    const int group = c.n_heads / c.n_kv_heads;
+    const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+    const int window = step.kind == LayerKind::SlidingWindow ? c.sliding_window : 0;
+    tbb::parallel_for(0, B * c.n_heads, [&](int job) {
+        const int b = job / c.n_heads, h = job % c.n_heads;
+        const int p = pos + b;
+        const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
+        const int kvh = h / group;
+        K_.attention(&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim,
+                     kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim, p - t0 + 1, hd, scale,
+                     &s_.xb2[static_cast<size_t>(b) * q_dim + h * hd]);
+    });
+}
+
+std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, bool all_logits) {
+    const ModelConfig& c = model_->config();
+    const int n = static_cast<int>(tokens.size());
+    if (n == 0) throw std::invalid_argument("eval: no tokens");
+    if (pos < 0 || pos + n > n_ctx_)
+        throw std::runtime_error("context overflow: " + std::to_string(pos + n) + " tokens do not fit the context of " +
+                                 std::to_string(n_ctx_) + " (raise -c / --ctx-size)");
+    for (int32_t t : tokens)
+        if (t < 0 || t >= c.vocab_size)
+            throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                     std::to_string(c.vocab_size));
+    if (all_logits) s_.logits.resize(static_cast<size_t>(n) * c.vocab_size);
+    arena_->execute([&] {
+        for (int done = 0; done < n; done += s_.max_batch) {
+            const int b = std::min(s_.max_batch, n - done);
+            if (all_logits)
+                eval_batch(tokens.data() + done, b, pos + done, Logits::All,
+                           s_.logits.data() + static_cast<size_t>(done) * c.vocab_size);
+            else
+                eval_batch(tokens.data() + done, b, pos + done, done + b == n ? Logits::Last : Logits::None,
+                           s_.logits.data());
+        }
+    });
+    return all_logits ? std::span<const float>(s_.logits.data(), static_cast<size_t>(n) * c.vocab_size)
+                      : std::span<const float>(s_.logits.data(), static_cast<size_t>(c.vocab_size));
+}
+
+// One batch of B tokens at positions pos..pos+B-1; writes the logits `which` asks for: (B or 1, vocab).
+void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, float* logits) {
+    const ModelConfig& c = model_->config();
+    const ModelWeights& W = model_->weights();
+    const int dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hid = c.hidden_dim;
+    float* x = s_.x.data();
+
+    // Embedding lookup (rows of any supported type), scaled where the architecture says so.
+    const DequantizeRowFn deq = K_.dequantize_row[static_cast<int>(W.tok_embd->dtype)];
+    for (int b = 0; b < B; ++b) {
+        float* xr = x + static_cast<size_t>(b) * dim;
+        deq(W.tok_embd->row(tokens[b]), xr, dim);
+        if (c.embed_scale != 1.f)
+            for (int i = 0; i < dim; ++i) xr[i] *= c.embed_scale;
+    }
+
+    for (const Step& step : plan_.steps) {
+        const LayerWeights& L = *step.w;
+        const float theta = step.kind == LayerKind::SlidingWindow ? c.rope_theta_local : L.rope_theta;
+        const float* factors = rope_factors_.empty() ? nullptr : rope_factors_.data();
+
+        // ---- attention sublayer -------------------------------------------------------------------
+        rmsnorm_rows(s_.xb.data(), x, *L.attn_norm, B, dim);
+        matmul(*L.wq, s_.xb.data(), B, s_.q.data());
+        matmul(*L.wk, s_.xb.data(), B, s_.k.data());
+        matmul(*L.wv, s_.xb.data(), B, s_.v.data());
+        for (int b = 0; b < B; ++b) {
+            float* q = &s_.q[static_cast<size_t>(b) * q_dim];
+            float* k = &s_.k[static_cast<size_t>(b) * kv_dim];
+            float* v = &s_.v[static_cast<size_t>(b) * kv_dim];
+            if (L.bq) K_.add(q, reinterpret_cast<const float*>(L.bq->data), q_dim);
+            if (L.bk) K_.add(k, reinterpret_cast<const float*>(L.bk->data), kv_dim);
+            if (L.bv) K_.add(v, reinterpret_cast<const float*>(L.bv->data), kv_dim);
+            if (L.q_norm) {
+                const float* w = reinterpret_cast<const float*>(L.q_norm->data);
+                for (int h = 0; h < c.n_heads; ++h) K_.rmsnorm(q + h * c.head_dim, q + h * c.head_dim, w, c.head_dim, c.rms_eps);
+            }
+            if (L.k_norm) {
+                const float* w = reinterpret_cast<const float*>(L.k_norm->data);
+                for (int h = 0; h < c.n_kv_heads; ++h) K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
+            }
+            K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, theta, c.rope_freq_scale, factors, c.rope_neox);
+            K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, theta, c.rope_freq_scale, factors, c.rope_neox);
+            std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
+            std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
+        }
+        attention(step, B, pos);
+        matmul(*L.wo, s_.xb2.data(), B, s_.xb.data());
+        if (L.post_attn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_attn_norm, B, dim);
+        K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+
+        // ---- feed-forward sublayer (SwiGLU) -------------------------------------------------------
+        rmsnorm_rows(s_.xb.data(), x, *L.ffn_norm, B, dim);
+        matmul(*L.w_gate, s_.xb.data(), B, s_.hb.data());
+        matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data());
+        K_.swiglu(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
+        matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
+        if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
+        K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+    }
+
+    if (which == Logits::None) return;
+    const int first = which == Logits::All ? 0 : B - 1;
+    const int n_out = B - first;
+    rmsnorm_rows(s_.xb.data(), x + static_cast<size_t>(first) * dim, *W.output_norm, n_out, dim);
+    matmul(*W.output, s_.xb.data(), n_out, logits);
+}
+
+}  // namespace strata

@@ -1,0 +1,89 @@
+// The forward pass: a readable loop over the plan's steps (llama2.c's shape), calling the kernel table.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "core/model.h"
+#include "core/plan.h"
+#include "kernels/kernels.h"
+
+namespace strata {
+
+// One K and one V slot per plan *step* (never per file layer): steps that reuse a layer keep separate caches.
+class KVCache {
+public:
+    KVCache(int n_slots, int n_ctx, int kv_dim);
+    float* k(int slot, int pos) { return k_.get() + index(slot, pos); }  // (kv_dim)
+    float* v(int slot, int pos) { return v_.get() + index(slot, pos); }  // (kv_dim)
+    int n_slots() const { return n_slots_; }
+    int n_ctx() const { return n_ctx_; }
+    size_t bytes() const { return 2 * static_cast<size_t>(n_slots_) * n_ctx_ * kv_dim_ * sizeof(float); }
+
+private:
+    size_t index(int slot, int pos) const { return (static_cast<size_t>(slot) * n_ctx_ + pos) * kv_dim_; }
+    int n_slots_, n_ctx_, kv_dim_;
+    std::unique_ptr<float[]> k_, v_;  // (n_slots, n_ctx, kv_dim); pages are touched only when written
+};
+
+// Activation buffers for a batch of up to max_batch tokens (B below).
+struct RunState {
+    explicit RunState(const ModelConfig& c, int max_batch);
+    int max_batch;
+    std::vector<float> x;       // (B, dim) residual stream
+    std::vector<float> xb;      // (B, dim) normed input of a sublayer / its output
+    std::vector<float> xb2;     // (B, q_dim) attention output, before the output projection
+    std::vector<float> q;       // (B, q_dim)
+    std::vector<float> k;       // (B, kv_dim)
+    std::vector<float> v;       // (B, kv_dim)
+    std::vector<float> hb;      // (B, hidden)
+    std::vector<float> hb2;     // (B, hidden)
+    std::vector<float> logits;  // (B_out, vocab): the last token's, or every token's on request
+    std::vector<uint8_t> xq;    // (B, widest quantized activation row) matmul input in the weight's vec_dot_type
+};
+
+struct ForwardOptions {
+    int n_ctx = 0;        // 0: the model's training context, capped at 4096
+    int n_threads = 0;    // 0: all cores
+    int max_batch = 256;  // prompt tokens evaluated per batched pass
+};
+
+class Forward {
+public:
+    Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& opts = {});
+    ~Forward();
+
+    // Evaluates tokens at positions pos, pos+1, ...; the cache must already hold positions [0, pos).
+    // Returns the last token's logits (vocab), or every token's (n, vocab) when all_logits.
+    // Throws std::runtime_error on context overflow or an out-of-range token id.
+    std::span<const float> eval(std::span<const int32_t> tokens, int pos, bool all_logits = false);
+
+    const Model& model() const { return *model_; }
+    const Plan& plan() const { return plan_; }
+    int n_ctx() const { return n_ctx_; }
+    int n_threads() const { return n_threads_; }
+    const KVCache& kv_cache() const { return kv_; }
+
+private:
+    enum class Logits { None, Last, All };
+    void eval_batch(const int32_t* tokens, int n, int pos, Logits which, float* logits_out);
+    // y (B, rows) = x (B, cols) . W^T, activations quantized once into W's vec_dot_type.
+    void matmul(const WeightView& w, const float* x, int B, float* y);
+    void rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n);
+    void attention(const Step& step, int B, int pos);
+
+    std::shared_ptr<const Model> model_;
+    Plan plan_;
+    const KernelTable& K_;
+    int n_ctx_;
+    int n_threads_;
+    std::unique_ptr<tbb::task_arena> arena_;
+    KVCache kv_;
+    RunState s_;
+    std::vector<float> rope_factors_;  // (rope_dim/2) Llama 3 frequency factors, or empty
+};
+
+}  // namespace strata

@@ -1,0 +1,223 @@
+#include "core/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "core/tokenizer.h"
+
+namespace strata {
+
+const char* arch_name(Arch a) {
+    switch (a) {
+        case Arch::Llama: return "llama";
+        case Arch::Qwen2: return "qwen2";
+        case Arch::Qwen3: return "qwen3";
+        case Arch::Gemma3: return "gemma3";
+    }
+    return "?";
+}
+
+std::vector<const WeightView*> LayerWeights::all() const {
+    std::vector<const WeightView*> v;
+    for (const WeightView* w : {attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, post_attn_norm, ffn_norm,
+                                w_gate, w_up, w_down, post_ffn_norm})
+        if (w) v.push_back(w);
+    return v;
+}
+
+namespace {
+
+int checked_int(const Metadata& m, const std::string& key, int64_t lo, int64_t hi) {
+    const int64_t v = m.get_int(key);
+    if (v < lo || v > hi)
+        throw std::runtime_error("metadata key '" + key + "' = " + std::to_string(v) + " is out of range [" +
+                                 std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return static_cast<int>(v);
+}
+
+}  // namespace
+
+ModelConfig config_from_metadata(const Metadata& m) {
+    ModelConfig c;
+    c.arch_name = std::string(m.get_string("general.architecture"));
+    if (c.arch_name == "llama") c.arch = Arch::Llama;
+    else if (c.arch_name == "qwen2") c.arch = Arch::Qwen2;
+    else if (c.arch_name == "qwen3") c.arch = Arch::Qwen3;
+    else if (c.arch_name == "gemma3") c.arch = Arch::Gemma3;
+    else
+        throw std::runtime_error("unsupported architecture '" + c.arch_name +
+                                 "' (strata runs: llama, qwen2, qwen3, gemma3)");
+    if (auto n = m.find_string("general.name")) c.name = std::string(*n);
+    const std::string a = c.arch_name + ".";
+    constexpr int64_t kBig = 1 << 20;
+    c.n_layers = checked_int(m, a + "block_count", 1, 4096);
+    c.dim = checked_int(m, a + "embedding_length", 1, kBig);
+    c.hidden_dim = checked_int(m, a + "feed_forward_length", 1, 16 * kBig);
+    c.n_heads = checked_int(m, a + "attention.head_count", 1, 4096);
+    c.n_kv_heads = m.has(a + "attention.head_count_kv") ? checked_int(m, a + "attention.head_count_kv", 1, 4096)
+                                                         : c.n_heads;
+    if (c.n_heads % c.n_kv_heads != 0)
+        throw std::runtime_error("attention.head_count " + std::to_string(c.n_heads) +
+                                 " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
+    if (m.has(a + "attention.key_length")) {
+        c.head_dim = checked_int(m, a + "attention.key_length", 2, 4096);
+        if (m.has(a + "attention.value_length") && m.get_int(a + "attention.value_length") != c.head_dim)
+            throw std::runtime_error("attention.value_length differs from key_length: not supported");
+    } else {
+        if (c.dim % c.n_heads != 0)
+            throw std::runtime_error("embedding_length is not a multiple of attention.head_count");
+        c.head_dim = c.dim / c.n_heads;
+    }
+    c.n_ctx_train = m.has(a + "context_length") ? checked_int(m, a + "context_length", 1, 1 << 24) : 2048;
+    c.rms_eps = static_cast<float>(m.find_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
+    c.rope_theta = static_cast<float>(m.find_float(a + "rope.freq_base").value_or(10000.0));
+    c.rope_dim = m.has(a + "rope.dimension_count") ? checked_int(m, a + "rope.dimension_count", 2, c.head_dim)
+                                                   : c.head_dim;
+    if (c.rope_dim % 2 != 0) throw std::runtime_error("rope.dimension_count must be even");
+    if (auto type = m.find_string(a + "rope.scaling.type")) {
+        if (*type == "linear") {
+            const double f = m.get_float(a + "rope.scaling.factor");
+            if (!(f > 0)) throw std::runtime_error("rope.scaling.factor must be positive");
+            c.rope_freq_scale = static_cast<float>(1.0 / f);
+        } else if (*type != "none") {
+            throw std::runtime_error("RoPE scaling type '" + std::string(*type) +
+                                     "' is not supported (strata supports none and linear)");
+        }
+    } else if (auto f = m.find_float(a + "rope.scale_linear")) {
+        c.rope_freq_scale = static_cast<float>(1.0 / *f);
+    }
+    c.rope_neox = c.arch != Arch::Llama;  // llama GGUFs are converted for adjacent-pair rotation
+    c.rope_theta_local = c.rope_theta;
+    if (c.arch == Arch::Gemma3) {
+        c.sliding_window = m.has(a + "attention.sliding_window") ? checked_int(m, a + "attention.sliding_window", 1, 1 << 24) : 512;
+        c.rope_theta_local = 10000.f;  // llama.cpp's fixed base for Gemma 3's sliding-window layers
+        c.embed_scale = std::sqrt(static_cast<float>(c.dim));
+    }
+    if (auto v = m.find_int(a + "vocab_size")) c.vocab_size = static_cast<int>(*v);
+    else if (m.has("tokenizer.ggml.tokens")) c.vocab_size = static_cast<int>(m.get_string_array("tokenizer.ggml.tokens").size());
+    return c;
+}
+
+namespace {
+
+class Binder {
+public:
+    explicit Binder(const ModelFile& f) : f_(f) {}
+
+    const WeightView* get(const std::string& name, std::initializer_list<int64_t> shape, bool matmul,
+                          bool optional = false) {
+        const WeightView* w = f_.find_tensor(name);
+        if (!w) {
+            if (optional) return nullptr;
+            throw std::runtime_error(f_.path + ": tensor '" + name + "' is missing");
+        }
+        std::string expected = "[";
+        bool ok = static_cast<size_t>(w->n_dims) == shape.size() ||
+                  (shape.size() == 1 && w->rows() == 1);  // a (n) vector may be stored as (n, 1)
+        int d = 0;
+        for (int64_t s : shape) {
+            expected += (d ? ", " : "") + std::to_string(s);
+            if (w->ne[d] != s) ok = false;
+            ++d;
+        }
+        expected += "]";
+        if (!ok)
+            throw std::runtime_error(f_.path + ": tensor '" + name + "' has shape " + w->shape_string() +
+                                     ", expected " + expected);
+        const DTypeTraits& tr = dtype_traits(w->dtype);
+        if (matmul ? !tr.supported : w->dtype != DType::F32)
+            throw std::runtime_error(f_.path + ": tensor '" + name + "' has type " + dtype_name(w->dtype) +
+                                     (matmul ? ", which strata cannot compute with (supported: F32 F16 BF16 Q4_0 "
+                                               "Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)"
+                                             : ", expected F32"));
+        return w;
+    }
+
+private:
+    const ModelFile& f_;
+};
+
+}  // namespace
+
+ModelWeights bind_weights(const ModelFile& file, const ModelConfig& c) {
+    Binder b(file);
+    ModelWeights w;
+    const int64_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hid = c.hidden_dim;
+    if (c.vocab_size <= 0) throw std::runtime_error(file.path + ": the vocabulary size is unknown");
+    w.tok_embd = b.get("token_embd.weight", {dim, c.vocab_size}, true);
+    w.output_norm = b.get("output_norm.weight", {dim}, false);
+    w.output = b.get("output.weight", {dim, c.vocab_size}, true, /*optional=*/true);
+    if (!w.output) w.output = w.tok_embd;  // tied classifier
+    w.rope_freqs = b.get("rope_freqs.weight", {c.rope_dim / 2}, false, true);
+    w.layers.resize(static_cast<size_t>(c.n_layers));
+    for (int l = 0; l < c.n_layers; ++l) {
+        LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        const std::string p = "blk." + std::to_string(l) + ".";
+        L.file_layer = l;
+        L.rope_theta = c.rope_theta;
+        L.attn_norm = b.get(p + "attn_norm.weight", {dim}, false);
+        L.wq = b.get(p + "attn_q.weight", {dim, q_dim}, true);
+        L.wk = b.get(p + "attn_k.weight", {dim, kv_dim}, true);
+        L.wv = b.get(p + "attn_v.weight", {dim, kv_dim}, true);
+        L.wo = b.get(p + "attn_output.weight", {q_dim, dim}, true);
+        L.bq = b.get(p + "attn_q.bias", {q_dim}, false, true);
+        L.bk = b.get(p + "attn_k.bias", {kv_dim}, false, true);
+        L.bv = b.get(p + "attn_v.bias", {kv_dim}, false, true);
+        const bool qk_norm = c.arch == Arch::Qwen3 || c.arch == Arch::Gemma3;
+        L.q_norm = b.get(p + "attn_q_norm.weight", {c.head_dim}, false, !qk_norm);
+        L.k_norm = b.get(p + "attn_k_norm.weight", {c.head_dim}, false, !qk_norm);
+        const bool gemma = c.arch == Arch::Gemma3;
+        L.post_attn_norm = b.get(p + "post_attention_norm.weight", {dim}, false, !gemma);
+        L.ffn_norm = b.get(p + "ffn_norm.weight", {dim}, false);
+        L.w_gate = b.get(p + "ffn_gate.weight", {dim, hid}, true);
+        L.w_up = b.get(p + "ffn_up.weight", {dim, hid}, true);
+        L.w_down = b.get(p + "ffn_down.weight", {hid, dim}, true);
+        L.post_ffn_norm = b.get(p + "post_ffw_norm.weight", {dim}, false, !gemma);
+    }
+    return w;
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& opts) {
+    return from_file(load_model_file(path, opts.tokenizer_path));
+}
+
+std::shared_ptr<const Model> Model::from_file(ModelFile file) {
+    auto m = std::make_shared<Model>();
+    m->file_ = std::move(file);
+    m->config_ = config_from_metadata(m->file_.meta);
+    if (m->config_.vocab_size <= 0) {  // no vocab_size key and no token list: take the embedding's rows
+        if (const WeightView* e = m->file_.find_tensor("token_embd.weight"))
+            m->config_.vocab_size = static_cast<int>(std::min<int64_t>(e->rows(), 1 << 24));
+    }
+    m->weights_ = bind_weights(m->file_, m->config_);
+    m->tokenizer_ = std::make_shared<const Tokenizer>(Tokenizer::from_metadata(m->file_.meta));
+    if (m->tokenizer_->n_vocab() != m->config_.vocab_size)
+        throw std::runtime_error(m->file_.path + ": tokenizer has " + std::to_string(m->tokenizer_->n_vocab()) +
+                                 " tokens but the embedding has " + std::to_string(m->config_.vocab_size) + " rows");
+    return m;
+}
+
+int64_t Model::n_params_global() const {
+    int64_t n = weights_.tok_embd->elements() + weights_.output_norm->elements();
+    if (weights_.output != weights_.tok_embd) n += weights_.output->elements();
+    return n;
+}
+int64_t Model::n_params_layer(int l) const {
+    int64_t n = 0;
+    for (const WeightView* w : weights_.layers.at(static_cast<size_t>(l)).all()) n += w->elements();
+    return n;
+}
+size_t Model::weight_bytes_global() const {
+    size_t n = weights_.tok_embd->nbytes + weights_.output_norm->nbytes;
+    if (weights_.output != weights_.tok_embd) n += weights_.output->nbytes;
+    if (weights_.rope_freqs) n += weights_.rope_freqs->nbytes;
+    return n;
+}
+size_t Model::weight_bytes_layer(int l) const {
+    size_t n = 0;
+    for (const WeightView* w : weights_.layers.at(static_cast<size_t>(l)).all()) n += w->nbytes;
+    return n;
+}
+
+}  // namespace strata

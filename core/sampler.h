@@ -1,0 +1,40 @@
+// Turning logits into the next token: greedy, or temperature with top-k / top-p / min-p, and a
+// repetition penalty; a seeded RNG makes a run reproducible.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace strata {
+
+struct SamplerParams {
+    float temperature = 0.8f;  // <= 0: greedy (argmax)
+    int top_k = 40;            // <= 0: off
+    float top_p = 0.95f;       // >= 1: off
+    float min_p = 0.05f;       // <= 0: off
+    float repeat_penalty = 1.0f;  // 1: off (llama.cpp's rule: divide positive logits, multiply negative)
+    int repeat_last_n = 64;
+    uint64_t seed = 0xC0FFEE;
+};
+
+class Sampler {
+public:
+    explicit Sampler(const SamplerParams& p);
+    // Picks the next token from the logits (vocab); does not record it (call accept()).
+    int32_t sample(std::span<const float> logits);
+    void accept(int32_t token);  // remember for the repetition penalty
+    void reset();                // forget history (the RNG continues)
+    const SamplerParams& params() const { return p_; }
+
+private:
+    SamplerParams p_;
+    std::mt19937_64 rng_;
+    std::deque<int32_t> recent_;
+    std::vector<std::pair<float, int32_t>> cand_;  // (logit, id) scratch
+};
+
+int32_t argmax(std::span<const float> logits);
+
+}  // namespace strata

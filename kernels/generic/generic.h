@@ -1,0 +1,9 @@
+// Scalar reference kernels: the ground truth every ISA variant is tested against.
+#pragma once
+#include "kernels/kernels.h"
+
+namespace strata::generic {
+void fill_table(KernelTable& t);        // everything below
+void fill_quant_kernels(KernelTable& t);  // quantize_row / dequantize_row / vec_dot / matmul for every dtype
+void fill_float_ops(KernelTable& t);      // rmsnorm, rope, attention, swiglu, add
+}  // namespace strata::generic

@@ -1,0 +1,60 @@
+// The kernel table: every numeric routine the forward pass calls, chosen once per process from cpuid.
+// Kernels know dtypes, spans and row ranges, never a Model or a Plan; threading sits outside them (core/).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/dtype.h"
+
+namespace strata {
+
+// Convert n floats (a whole number of blocks) into an activation format: Q8_0, Q8_1, Q8_K, F16, BF16, F32.
+using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
+// Expand n elements of a weight row into floats.
+using DequantizeRowFn = void (*)(const void* w, float* y, int64_t n);
+// Dot of one weight row (n elements of the weight type) with one activation row (its vec_dot_type).
+using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
+// y[b*ldy + r] = dot(W row r, X row b) for r in [r0, r1), b in [0, B).
+//   w: rows of w_row_bytes each, n elements per row;  x: B rows of x_row_bytes (vec_dot_type of W)
+using MatmulFn = void (*)(const void* w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1, const void* x,
+                          size_t x_row_bytes, int64_t B, float* y, int64_t ldy);
+
+struct KernelTable {
+    const char* isa = "scalar";
+    QuantizeRowFn quantize_row[kNumDTypes] = {};      // by activation dtype
+    DequantizeRowFn dequantize_row[kNumDTypes] = {};  // by weight dtype
+    VecDotFn vec_dot[kNumDTypes] = {};                // by weight dtype
+    MatmulFn matmul[kNumDTypes] = {};                 // by weight dtype
+
+    // out[i] = x[i] / rms(x) * w[i]   (out may alias x)
+    void (*rmsnorm)(float* out, const float* x, const float* w, int64_t n, float eps) = nullptr;
+    // Rotate pairs of x (n_heads heads of head_dim floats; the first rot_dim of each head) to position pos.
+    //   Pair i turns by freq_scale * pos * theta_base^(-2i/rot_dim) / freq_factors[i] (freq_factors may be
+    //   null), the angle built by repeated multiplication as ggml builds it.
+    //   neox=false rotates pairs (2i, 2i+1) (GGUF llama); neox=true pairs (i, i + rot_dim/2) (Gemma, Qwen).
+    void (*rope)(float* x, int n_heads, int head_dim, int rot_dim, int pos, float theta_base, float freq_scale,
+                 const float* freq_factors, bool neox) = nullptr;
+    // One query head against n_kv cached positions: out = softmax(q.K^T * scale) V, online softmax.
+    //   q: (head_dim);  k, v: n_kv rows, row stride k_stride / v_stride floats;  out: (head_dim)
+    void (*attention)(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
+                      int n_kv, int head_dim, float scale, float* out) = nullptr;
+    // hb[i] = silu(hb[i]) * hb2[i]
+    void (*swiglu)(float* hb, const float* hb2, int64_t n) = nullptr;
+    // x[i] += y[i]
+    void (*add)(float* x, const float* y, int64_t n) = nullptr;
+};
+
+enum class Isa { Scalar, Avx2, Avx512, Neon };
+const char* isa_name(Isa isa);
+
+// The best table this CPU runs. STRATA_ISA=scalar|avx2|avx512|neon in the environment caps the choice
+// (so the AVX2 and scalar paths can be tested on an AVX-512 machine). Built once, immutable after.
+const KernelTable& kernels();
+// A specific table, or nullptr where this build or this CPU cannot run it (for tests and benchmarks).
+const KernelTable* kernels_for(Isa isa);
+// Every ISA this build and CPU can run, scalar first.
+std::vector<Isa> available_isas();
+
+}  // namespace strata

@@ -1,0 +1,56 @@
+#include "loaders/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace strata {
+
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot stat '" + path + "': " + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw std::runtime_error("'" + path + "' is not a regular file");
+    }
+    std::shared_ptr<MappedFile> f(new MappedFile());
+    f->path_ = path;
+    f->size_ = static_cast<size_t>(st.st_size);
+    if (f->size_ == 0) {
+        ::close(fd);
+        throw std::runtime_error("'" + path + "' is empty");
+    }
+    void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int err = errno;
+    ::close(fd);
+    if (p == MAP_FAILED) throw std::runtime_error("cannot map '" + path + "': " + std::strerror(err));
+    f->data_ = static_cast<const uint8_t*>(p);
+    f->mapped_ = true;
+    return f;
+}
+
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
+    std::shared_ptr<MappedFile> f(new MappedFile());
+    f->owned_ = std::move(bytes);
+    f->data_ = f->owned_.data();
+    f->size_ = f->owned_.size();
+    f->path_ = std::move(name);
+    return f;
+}
+
+MappedFile::~MappedFile() {
+    if (mapped_ && data_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+}  // namespace strata

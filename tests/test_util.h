@@ -1,0 +1,67 @@
+// Helpers shared by the tests: where the real models are, temp files, running the CLI.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace strata::test {
+
+inline std::string shared_model(const std::string& name) { return std::string(STRATA_SHARED_MODELS) + "/" + name; }
+inline std::string cached_model(const std::string& name) { return std::string(STRATA_MODEL_CACHE) + "/" + name; }
+inline std::string test_data(const std::string& rel) { return std::string(STRATA_TEST_DATA) + "/" + rel; }
+inline std::string smollm2_path() { return cached_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
+
+#define STRATA_REQUIRE_FILE(path)                                                             \
+    do {                                                                                      \
+        if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing model file " << (path) \
+                                                         << " (run .ci/run or tests/fetch_models.sh)"; \
+    } while (0)
+
+inline std::string temp_path(const std::string& name) {
+    const auto dir = std::filesystem::temp_directory_path() / ("strata-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    return (dir / name).string();
+}
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct CliResult {
+    int exit_code = -1;
+    std::string out, err;
+};
+// Runs the strata binary with args (a shell-quoted string) and optional stdin text.
+inline CliResult run_cli(const std::string& args, const std::string& stdin_text = "") {
+    const std::string in = temp_path("stdin.txt"), out = temp_path("stdout.txt"), err = temp_path("stderr.txt");
+    {
+        std::ofstream f(in, std::ios::binary);
+        f << stdin_text;
+    }
+    const std::string cmd = std::string(STRATA_CLI_PATH) + " " + args + " <" + in + " >" + out + " 2>" + err;
+    const int rc = std::system(cmd.c_str());
+    CliResult r;
+    r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+}
+
+}  // namespace strata::test
