@@ -45,6 +45,7 @@ std::function<int()> register_run(CLI::App& app) {
             a.prompt = ss.str();
         }
         LoadedModel lm = load_model(a.model);
+        if (show_plan_if_asked(lm, a.model)) return 0;
         const Tokenizer& tok = lm.model->tokenizer();
         std::vector<int32_t> prompt = tok.encode(a.prompt, /*add_special=*/true, /*parse_special=*/true);
         if (prompt.empty()) {

@@ -27,8 +27,6 @@ std::pair<std::string, int> split_layer(const std::string& name) {
 
 }  // namespace
 
-void print_plan_summary(const Model& model, const Plan& plan, int n_ctx);
-
 std::function<int()> register_show(CLI::App& app) {
     auto args = std::make_shared<ShowArgs>();
     CLI::App* sub = app.add_subcommand("show", "print a model's architecture, tensors and a layer spec's plan");
@@ -114,34 +112,6 @@ std::function<int()> register_show(CLI::App& app) {
         print_plan_summary(m, lm.plan, args->model.n_ctx > 0 ? args->model.n_ctx : std::min(c.n_ctx_train, 4096));
         return 0;
     };
-}
-
-// Steps vs file layers, virtual parameters vs unique weight bytes, KV bytes: what a spec costs.
-void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
-    const ModelConfig& c = m.config();
-    const std::vector<int> layers = plan.layers();
-    std::vector<int> uses(static_cast<size_t>(c.n_layers), 0);
-    for (int l : layers) uses[static_cast<size_t>(l)]++;
-    int64_t virt = m.n_params_global();
-    size_t unique_bytes = m.weight_bytes_global();
-    for (int l : layers) virt += m.n_params_layer(l);
-    for (int l = 0; l < c.n_layers; ++l)
-        if (uses[static_cast<size_t>(l)] > 0) unique_bytes += m.weight_bytes_layer(l);
-    std::vector<int> repeated, dropped;
-    for (int l = 0; l < c.n_layers; ++l) {
-        if (uses[static_cast<size_t>(l)] > 1) repeated.push_back(l);
-        if (uses[static_cast<size_t>(l)] == 0) dropped.push_back(l);
-    }
-    const size_t kv_per_token = 2ull * layers.size() * c.kv_dim() * sizeof(float);
-    std::printf("plan:          %s\n", plan.spec.empty() ? "(all layers)" : plan.spec.c_str());
-    std::printf("layers:        %s\n", compact_layer_list(layers).c_str());
-    std::printf("steps:         %zu (file layers: %d)\n", layers.size(), c.n_layers);
-    std::printf("repeated:      %s\n", repeated.empty() ? "none" : compact_layer_list(repeated).c_str());
-    std::printf("dropped:       %s\n", dropped.empty() ? "none" : compact_layer_list(dropped).c_str());
-    std::printf("virtual params: %s (%lld)\n", human_count(virt).c_str(), static_cast<long long>(virt));
-    std::printf("unique weights: %s\n", human_bytes(unique_bytes).c_str());
-    std::printf("KV cache:      %s per token, %s at context %d\n", human_bytes(kv_per_token).c_str(),
-                human_bytes(static_cast<double>(kv_per_token) * n_ctx).c_str(), n_ctx);
 }
 
 }  // namespace strata::cli

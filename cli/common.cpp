@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/mergekit.h"
+
 namespace strata::cli {
 
 void add_model_options(CLI::App& app, ModelOptions& o) {
@@ -9,6 +11,10 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
     app.add_option("--tokenizer", o.tokenizer_path, "llama2.c tokenizer.bin (default: beside the checkpoint)");
     app.add_option("--layer-spec,--layer_spec", o.layer_spec,
                    "layers to run, e.g. 0:8,4:12,8:16 (self-merge) or 0:10,10:20:2,20: (prune); Python slices");
+    app.add_option("--layer-spec-file,--layer_spec_file", o.layer_spec_file,
+                   "mergekit passthrough YAML (one model) to read the layer spec from")
+        ->check(CLI::ExistingFile);
+    app.add_flag("--show", o.show_plan, "print the model's plan (layers, steps, parameters, memory) and exit");
     app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (default: the model's, at most 4096)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("-t,--threads", o.n_threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
@@ -29,8 +35,13 @@ LoadedModel load_model(const ModelOptions& o) {
     LoadOptions lo;
     lo.tokenizer_path = o.tokenizer_path;
     LoadedModel m;
+    std::string spec = o.layer_spec;
+    if (!o.layer_spec_file.empty()) {
+        if (!spec.empty()) throw std::invalid_argument("give --layer-spec or --layer-spec-file, not both");
+        spec = layer_spec_from_mergekit_file(o.layer_spec_file);
+    }
     m.model = Model::load(o.model_path, lo);
-    m.plan = make_plan(*m.model, o.layer_spec);
+    m.plan = make_plan(*m.model, spec);
     return m;
 }
 
@@ -40,6 +51,13 @@ ForwardOptions forward_options(const ModelOptions& o) {
     f.n_threads = o.n_threads;
     f.max_batch = o.n_batch;
     return f;
+}
+
+bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o) {
+    if (!o.show_plan) return false;
+    const int n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(m.model->config().n_ctx_train, 4096);
+    print_plan_summary(*m.model, m.plan, n_ctx);
+    return true;
 }
 
 std::string human_count(double n) {
@@ -58,6 +76,34 @@ std::string human_bytes(double n) {
     else if (n >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
     else std::snprintf(buf, sizeof buf, "%.0f B", n);
     return buf;
+}
+
+// Steps vs file layers, virtual parameters vs unique weight bytes, KV bytes: what a spec costs.
+void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
+    const ModelConfig& c = m.config();
+    const std::vector<int> layers = plan.layers();
+    std::vector<int> uses(static_cast<size_t>(c.n_layers), 0);
+    for (int l : layers) uses[static_cast<size_t>(l)]++;
+    int64_t virt = m.n_params_global();
+    size_t unique_bytes = m.weight_bytes_global();
+    for (int l : layers) virt += m.n_params_layer(l);
+    for (int l = 0; l < c.n_layers; ++l)
+        if (uses[static_cast<size_t>(l)] > 0) unique_bytes += m.weight_bytes_layer(l);
+    std::vector<int> repeated, dropped;
+    for (int l = 0; l < c.n_layers; ++l) {
+        if (uses[static_cast<size_t>(l)] > 1) repeated.push_back(l);
+        if (uses[static_cast<size_t>(l)] == 0) dropped.push_back(l);
+    }
+    const size_t kv_per_token = 2ull * layers.size() * c.kv_dim() * sizeof(float);
+    std::printf("plan:          %s\n", plan.spec.empty() ? "(all layers)" : plan.spec.c_str());
+    std::printf("layers:        %s\n", compact_layer_list(layers).c_str());
+    std::printf("steps:         %zu (file layers: %d)\n", layers.size(), c.n_layers);
+    std::printf("repeated:      %s\n", repeated.empty() ? "none" : compact_layer_list(repeated).c_str());
+    std::printf("dropped:       %s\n", dropped.empty() ? "none" : compact_layer_list(dropped).c_str());
+    std::printf("virtual params: %s (%lld)\n", human_count(virt).c_str(), static_cast<long long>(virt));
+    std::printf("unique weights: %s\n", human_bytes(unique_bytes).c_str());
+    std::printf("KV cache:      %s per token, %s at context %d\n", human_bytes(kv_per_token).c_str(),
+                human_bytes(static_cast<double>(kv_per_token) * n_ctx).c_str(), n_ctx);
 }
 
 }  // namespace strata::cli

@@ -15,6 +15,8 @@ struct ModelOptions {
     std::string model_path;
     std::string tokenizer_path;
     std::string layer_spec;
+    std::string layer_spec_file;  // mergekit passthrough YAML
+    bool show_plan = false;       // --show: print the plan summary and exit
     int n_ctx = 0;
     int n_threads = 0;
     int n_batch = 256;
@@ -29,6 +31,10 @@ struct LoadedModel {
     Plan plan;
 };
 LoadedModel load_model(const ModelOptions& o);
+// What a plan costs: steps vs file layers, virtual parameters vs unique weight bytes, KV bytes.
+void print_plan_summary(const Model& model, const Plan& plan, int n_ctx);
+// With --show: prints the plan summary and returns true (the command then exits 0).
+bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o);
 ForwardOptions forward_options(const ModelOptions& o);
 
 std::string human_count(double n);   // 134.5M

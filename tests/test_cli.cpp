@@ -78,3 +78,24 @@ TEST(Cli, SelfMergeCostsNoWeightMemory) {
     std::printf("[ rss ] plain %.1f MiB, self-merge 0:20,10:30 %.1f MiB (extra KV %.1f MiB)\n", rss_plain, rss_merged,
                 kv_merged - kv_plain);
 }
+
+TEST(Cli, ShowFlagAndMergekitFile) {
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    const std::string yml = temp_path("merge.yml");
+    {
+        std::ofstream f(yml);
+        f << "slices:\n  - sources:\n    - model: stories\n      layer_range: [0, 3]\n  - sources:\n    - model: stories\n"
+             "      layer_range: [1, 5]\nmerge_method: passthrough\n";
+    }
+    CliResult r = run_cli("run -m " + shared_model("stories260K.gguf") + " --layer-spec-file " + yml + " --show");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("layers:        0-2, 1-4"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("steps:         7 (file layers: 5)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("repeated:      1-2"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Once upon"), std::string::npos) << "--show must not generate";
+    CliResult both = run_cli("run -m " + shared_model("stories260K.gguf") + " --layer-spec-file " + yml +
+                             " --layer-spec 0:2 --show");
+    EXPECT_NE(both.exit_code, 0);
+    CliResult pruned = run_cli("show -m " + shared_model("stories260K.gguf") + " --layer_spec 0,2,4");
+    EXPECT_NE(pruned.out.find("dropped:       1, 3"), std::string::npos) << pruned.out;
+}

@@ -76,3 +76,47 @@ TEST(LayerSpec, CompactList) {
     EXPECT_EQ(compact_layer_list(range(5, -1, -1)), "5-0");
     EXPECT_EQ(compact_layer_list({3, 7, 9}), "3, 7, 9");
 }
+
+#include "core/mergekit.h"
+
+TEST(Mergekit, PassthroughSlicesBecomeASpec) {
+    const char* yaml = R"(# a self-merge
+slices:
+  - sources:
+    - model: meta-llama/Meta-Llama-3-8B-Instruct
+      layer_range: [0, 8]
+  - sources:
+      - model: "meta-llama/Meta-Llama-3-8B-Instruct"
+        layer_range: [4, 12]   # overlap
+merge_method: passthrough
+dtype: bfloat16
+)";
+    EXPECT_EQ(layer_spec_from_mergekit_yaml(yaml), "0:8,4:12");
+}
+
+TEST(Mergekit, RejectsWhatASpecCannotExpress) {
+    auto err = [](const std::string& y) {
+        try {
+            layer_spec_from_mergekit_yaml(y);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, 4]\n  - sources:\n    - model: B\n      "
+                  "layer_range: [4, 8]\nmerge_method: passthrough\n")
+                  .find("second model 'B'"),
+              std::string::npos);
+    EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, 4]\n    - model: A\n      layer_range: "
+                  "[0, 4]\n")
+                  .find("several sources"),
+              std::string::npos);
+    EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, 4]\n      parameters:\n        scale: 0.5\n")
+                  .find("scale"),
+              std::string::npos);
+    EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, 4]\nmerge_method: slerp\n").find("slerp"),
+              std::string::npos);
+    EXPECT_NE(err("models:\n  - model: A\n").find("models"), std::string::npos);
+    EXPECT_NE(err("dtype: float16\n").find("no 'slices:'"), std::string::npos);
+    EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, x]\n").find("'x'"), std::string::npos);
+}
