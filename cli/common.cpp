@@ -100,6 +100,11 @@ void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
     std::printf("steps:         %zu (file layers: %d)\n", layers.size(), c.n_layers);
     std::printf("repeated:      %s\n", repeated.empty() ? "none" : compact_layer_list(repeated).c_str());
     std::printf("dropped:       %s\n", dropped.empty() ? "none" : compact_layer_list(dropped).c_str());
+    if (c.sliding_window > 0) {
+        std::string kinds;  // per step: L = sliding-window (local), G = global; the kind of the file layer
+        for (const Step& s : plan.steps) kinds += s.kind == LayerKind::SlidingWindow ? 'L' : 'G';
+        std::printf("kinds:         %s (L sliding-window %d, G global)\n", kinds.c_str(), c.sliding_window);
+    }
     std::printf("virtual params: %s (%lld)\n", human_count(virt).c_str(), static_cast<long long>(virt));
     std::printf("unique weights: %s\n", human_bytes(unique_bytes).c_str());
     std::printf("KV cache:      %s per token, %s at context %d\n", human_bytes(kv_per_token).c_str(),

@@ -158,7 +158,6 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
 
     for (const Step& step : plan_.steps) {
         const LayerWeights& L = *step.w;
-        const float theta = step.kind == LayerKind::SlidingWindow ? c.rope_theta_local : L.rope_theta;
         const float* factors = rope_factors_.empty() ? nullptr : rope_factors_.data();
 
         // ---- attention sublayer -------------------------------------------------------------------
@@ -181,8 +180,8 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
                 const float* w = reinterpret_cast<const float*>(L.k_norm->data);
                 for (int h = 0; h < c.n_kv_heads; ++h) K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
             }
-            K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, theta, c.rope_freq_scale, factors, c.rope_neox);
-            K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, theta, c.rope_freq_scale, factors, c.rope_neox);
+            K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale, factors, c.rope_neox);
+            K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale, factors, c.rope_neox);
             std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
             std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
         }
@@ -191,11 +190,11 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
         if (L.post_attn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_attn_norm, B, dim);
         K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
 
-        // ---- feed-forward sublayer (SwiGLU) -------------------------------------------------------
+        // ---- feed-forward sublayer (gated: SwiGLU, or GeGLU for Gemma) ----------------------------
         rmsnorm_rows(s_.xb.data(), x, *L.ffn_norm, B, dim);
         matmul(*L.w_gate, s_.xb.data(), B, s_.hb.data());
         matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data());
-        K_.swiglu(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
+        (c.ffn_gelu ? K_.geglu : K_.swiglu)(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
         matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
         if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
         K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);

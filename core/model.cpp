@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/tokenizer.h"
+#include "loaders/rewrite.h"
 
 namespace strata {
 
@@ -93,11 +94,23 @@ ModelConfig config_from_metadata(const Metadata& m) {
         c.sliding_window = m.has(a + "attention.sliding_window") ? checked_int(m, a + "attention.sliding_window", 1, 1 << 24) : 512;
         c.rope_theta_local = 10000.f;  // llama.cpp's fixed base for Gemma 3's sliding-window layers
         c.embed_scale = std::sqrt(static_cast<float>(c.dim));
+        c.ffn_gelu = true;
     }
     if (auto v = m.find_int(a + "vocab_size")) c.vocab_size = static_cast<int>(*v);
     else if (m.has("tokenizer.ggml.tokens")) c.vocab_size = static_cast<int>(m.get_string_array("tokenizer.ggml.tokens").size());
     return c;
 }
+
+void rewrite_model_layers(GGUFWriter& w, const Model& m, const std::vector<int>& layers) {
+    rewrite_layers(w, m.file(), layers);
+    if (m.config().sliding_window > 0) {
+        std::vector<bool> sliding;
+        for (int l : layers) sliding.push_back(m.weights().layers.at(static_cast<size_t>(l)).kind == LayerKind::SlidingWindow);
+        w.add_bool_array(layer_kind_key(m.config()), sliding);
+    }
+}
+
+std::string layer_kind_key(const ModelConfig& c) { return c.arch_name + ".attention.sliding_window_pattern"; }
 
 namespace {
 
@@ -150,12 +163,30 @@ ModelWeights bind_weights(const ModelFile& file, const ModelConfig& c) {
     w.output = b.get("output.weight", {dim, c.vocab_size}, true, /*optional=*/true);
     if (!w.output) w.output = w.tok_embd;  // tied classifier
     w.rope_freqs = b.get("rope_freqs.weight", {c.rope_dim / 2}, false, true);
+    // Layer kinds: from the per-layer metadata array when the file has one (rewritten files do), else the
+    // architecture's rule (Gemma 3: every 6th layer global, the rest sliding-window).
+    std::vector<bool> sliding(static_cast<size_t>(c.n_layers), false);
+    if (c.sliding_window > 0) {
+        if (const MetaValue* v = file.meta.find(layer_kind_key(c)); v && v->type == GGUFType::ARRAY) {
+            const std::vector<int64_t> flags = file.meta.get_int_array(layer_kind_key(c));
+            if (flags.size() != sliding.size())
+                throw std::runtime_error(file.path + ": '" + layer_kind_key(c) + "' has " + std::to_string(flags.size()) +
+                                         " entries for " + std::to_string(c.n_layers) + " layers");
+            for (size_t l = 0; l < flags.size(); ++l) sliding[l] = flags[l] != 0;
+        } else {
+            const int pattern = static_cast<int>(file.meta.find_int(layer_kind_key(c)).value_or(6));
+            if (pattern <= 0) throw std::runtime_error(file.path + ": invalid sliding-window pattern");
+            for (int l = 0; l < c.n_layers; ++l) sliding[static_cast<size_t>(l)] = l % pattern < pattern - 1;
+        }
+    }
     w.layers.resize(static_cast<size_t>(c.n_layers));
     for (int l = 0; l < c.n_layers; ++l) {
         LayerWeights& L = w.layers[static_cast<size_t>(l)];
         const std::string p = "blk." + std::to_string(l) + ".";
         L.file_layer = l;
-        L.rope_theta = c.rope_theta;
+        L.kind = sliding[static_cast<size_t>(l)] ? LayerKind::SlidingWindow : LayerKind::Global;
+        L.rope_theta = L.kind == LayerKind::SlidingWindow ? c.rope_theta_local : c.rope_theta;
+        L.rope_freq_scale = L.kind == LayerKind::SlidingWindow ? 1.0f : c.rope_freq_scale;
         L.attn_norm = b.get(p + "attn_norm.weight", {dim}, false);
         L.wq = b.get(p + "attn_q.weight", {dim, q_dim}, true);
         L.wk = b.get(p + "attn_k.weight", {dim, kv_dim}, true);

@@ -38,6 +38,7 @@ struct ModelConfig {
     float rope_theta_local = 10000.f;  // sliding-window layers (Gemma 3)
     int sliding_window = 0;      // 0: none
     float attn_scale = 0.f;      // 0: 1/sqrt(head_dim)
+    bool ffn_gelu = false;       // gated FFN activation: GELU-tanh (Gemma) instead of SiLU
     float embed_scale = 1.f;     // Gemma: sqrt(dim)
 
     int q_dim() const { return n_heads * head_dim; }
@@ -48,7 +49,8 @@ struct ModelConfig {
 struct LayerWeights {
     int file_layer = 0;
     LayerKind kind = LayerKind::Global;
-    float rope_theta = 10000.f;  // this layer's RoPE base
+    float rope_theta = 10000.f;  // this layer's RoPE base (global or sliding-window)
+    float rope_freq_scale = 1.f; // this layer's linear RoPE scaling
 
     const WeightView* attn_norm = nullptr;  // (dim)
     const WeightView* wq = nullptr;         // (q_dim, dim)    rows x cols
@@ -107,6 +109,13 @@ private:
 };
 
 ModelConfig config_from_metadata(const Metadata& meta);
+// A physically rewritten model: m's layers copied in the given order into w (tensor bytes referenced, so
+// m must outlive w's write), each new layer's kind recorded per layer in the metadata.
+class GGUFWriter;
+void rewrite_model_layers(GGUFWriter& w, const Model& m, const std::vector<int>& layers);
+// The metadata key that records each file layer's kind: a bool array, true = sliding-window. strata
+// writes it into rewritten files and reads it when present; otherwise kinds follow the architecture's rule.
+std::string layer_kind_key(const ModelConfig& c);
 // Binds tensors by name, checking dtype support and shapes; a mismatch names the tensor, expected and actual.
 ModelWeights bind_weights(const ModelFile& file, const ModelConfig& cfg);
 

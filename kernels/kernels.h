@@ -42,6 +42,8 @@ struct KernelTable {
                       int n_kv, int head_dim, float scale, float* out) = nullptr;
     // hb[i] = silu(hb[i]) * hb2[i]
     void (*swiglu)(float* hb, const float* hb2, int64_t n) = nullptr;
+    // hb[i] = gelu_tanh(hb[i]) * hb2[i]   (Gemma's gated FFN)
+    void (*geglu)(float* hb, const float* hb2, int64_t n) = nullptr;
     // x[i] += y[i]
     void (*add)(float* x, const float* y, int64_t n) = nullptr;
 };

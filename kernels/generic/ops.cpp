@@ -1,4 +1,4 @@
-// Scalar reference float ops: rmsnorm, rope, attention, swiglu, add.
+// Scalar reference float ops: rmsnorm, rope, attention, swiglu, geglu, add.
 #include <cmath>
 #include <vector>
 
@@ -65,6 +65,14 @@ void swiglu(float* hb, const float* hb2, int64_t n) {
     }
 }
 
+void geglu(float* hb, const float* hb2, int64_t n) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = hb[i];
+        hb[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x))) * hb2[i];
+    }
+}
+
 void add(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
@@ -76,6 +84,7 @@ void fill_float_ops(KernelTable& t) {
     t.rope = rope;
     t.attention = attention;
     t.swiglu = swiglu;
+    t.geglu = geglu;
     t.add = add;
 }
 
