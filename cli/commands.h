@@ -6,4 +6,6 @@ namespace strata::cli {
 // Each registers its subcommand on app and returns the function that runs it (exit code).
 std::function<int()> register_run(CLI::App& app);
 std::function<int()> register_show(CLI::App& app);
+std::function<int()> register_bench(CLI::App& app);
+std::function<int()> register_synth(CLI::App& app);
 }  // namespace strata::cli

@@ -1,0 +1,168 @@
+// strata bench: prompt and generation tok/s, llama-bench style, one row per layer spec;
+// strata synth: write a synthetic random-weight model of a real shape for benchmarks.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/synth.h"
+
+namespace strata::cli {
+
+namespace {
+
+struct BenchArgs {
+    ModelOptions model;
+    std::vector<std::string> specs;
+    int n_prompt = 512;
+    int n_gen = 128;
+    int reps = 3;
+    std::string output = "md";
+};
+
+struct Row {
+    std::string spec, test;
+    int steps = 0;
+    double virtual_params = 0, unique_bytes = 0;
+    double median = 0, stddev = 0;  // tok/s
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+double stddev(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    double m = 0, s = 0;
+    for (double x : v) m += x;
+    m /= static_cast<double>(v.size());
+    for (double x : v) s += (x - m) * (x - m);
+    return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
+}  // namespace
+
+std::function<int()> register_bench(CLI::App& app) {
+    auto args = std::make_shared<BenchArgs>();
+    CLI::App* sub = app.add_subcommand("bench", "prompt (pp) and generation (tg) speed, one row per layer spec");
+    add_model_options(*sub, args->model);
+    sub->add_option("--spec", args->specs, "a layer spec to compare (repeatable; 'base' = all layers)");
+    sub->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens for the pp test (0: skip)");
+    sub->add_option("-n,--n-gen", args->n_gen, "generated tokens for the tg test (0: skip)");
+    sub->add_option("-r,--repetitions", args->reps, "repetitions; the median is reported")->check(CLI::PositiveNumber);
+    sub->add_option("-o,--output", args->output, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
+    return [args]() -> int {
+        BenchArgs& a = *args;
+        std::vector<std::string> specs = a.specs;
+        if (specs.empty()) specs.push_back(a.model.layer_spec.empty() ? "base" : a.model.layer_spec);
+        ModelOptions mo = a.model;
+        mo.layer_spec.clear();
+        LoadedModel lm = load_model(mo);
+        const Model& m = *lm.model;
+        if (a.n_prompt > 0) mo.n_batch = std::max(mo.n_batch, a.n_prompt);
+        const int need = std::max(a.n_prompt, a.n_gen) + 1;
+        if (mo.n_ctx == 0) mo.n_ctx = std::max(need, 512);
+        if (mo.n_ctx < need) throw std::invalid_argument("context " + std::to_string(mo.n_ctx) + " is smaller than the test");
+        std::mt19937 rng(42);
+        std::uniform_int_distribution<int32_t> tok(0, m.config().vocab_size - 1);
+        std::vector<Row> rows;
+        for (const std::string& spec : specs) {
+            Plan plan = make_plan(m, spec == "base" ? "" : spec);
+            Forward fwd(lm.model, plan, forward_options(mo));
+            Row base;
+            base.spec = spec;
+            base.steps = plan.n_steps();
+            base.virtual_params = static_cast<double>(m.n_params_global());
+            std::vector<int> uses(static_cast<size_t>(m.config().n_layers), 0);
+            for (int l : plan.layers()) {
+                base.virtual_params += static_cast<double>(m.n_params_layer(l));
+                uses[static_cast<size_t>(l)]++;
+            }
+            base.unique_bytes = static_cast<double>(m.weight_bytes_global());
+            for (int l = 0; l < m.config().n_layers; ++l)
+                if (uses[static_cast<size_t>(l)]) base.unique_bytes += static_cast<double>(m.weight_bytes_layer(l));
+            using clock = std::chrono::steady_clock;
+            auto run = [&](const std::string& test, int n, bool batched) {
+                std::vector<double> tps;
+                for (int r = -1; r < a.reps; ++r) {  // r = -1: warm-up, not counted
+                    std::vector<int32_t> toks(static_cast<size_t>(n));
+                    for (int32_t& t : toks) t = tok(rng);
+                    const auto t0 = clock::now();
+                    if (batched) {
+                        fwd.eval(toks, 0);
+                    } else {
+                        for (int i = 0; i < n; ++i) fwd.eval(std::span<const int32_t>(&toks[static_cast<size_t>(i)], 1), i);
+                    }
+                    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+                    if (r >= 0) tps.push_back(n / s);
+                }
+                Row row = base;
+                row.test = test;
+                row.median = median(tps);
+                row.stddev = stddev(tps);
+                rows.push_back(row);
+            };
+            if (a.n_prompt > 0) run("pp" + std::to_string(a.n_prompt), a.n_prompt, true);
+            if (a.n_gen > 0) run("tg" + std::to_string(a.n_gen), a.n_gen, false);
+        }
+        const int threads = a.model.n_threads > 0 ? a.model.n_threads : 0;
+        if (a.output == "json") {
+            nlohmann::json j = nlohmann::json::array();
+            for (const Row& r : rows)
+                j.push_back({{"model", m.file().path}, {"spec", r.spec}, {"steps", r.steps}, {"test", r.test},
+                             {"virtual_params", r.virtual_params}, {"unique_weight_bytes", r.unique_bytes},
+                             {"tokens_per_second", r.median}, {"stddev", r.stddev}, {"isa", kernels().isa},
+                             {"threads", threads}, {"repetitions", a.reps}});
+            std::printf("%s\n", j.dump(1).c_str());
+        } else if (a.output == "csv") {
+            std::printf("model,spec,steps,virtual_params,unique_weight_bytes,test,tokens_per_second,stddev,isa\n");
+            for (const Row& r : rows)
+                std::printf("\"%s\",\"%s\",%d,%.0f,%.0f,%s,%.3f,%.3f,%s\n", m.config().name.c_str(), r.spec.c_str(), r.steps,
+                            r.virtual_params, r.unique_bytes, r.test.c_str(), r.median, r.stddev, kernels().isa);
+        } else {
+            std::printf("| model | spec | steps | params | weights | isa | test | t/s |\n");
+            std::printf("|---|---|--:|--:|--:|---|---|--:|\n");
+            for (const Row& r : rows)
+                std::printf("| %s | %s | %d | %s | %s | %s | %s | %.2f ± %.2f |\n", m.config().name.c_str(), r.spec.c_str(),
+                            r.steps, human_count(r.virtual_params).c_str(), human_bytes(r.unique_bytes).c_str(),
+                            kernels().isa, r.test.c_str(), r.median, r.stddev);
+        }
+        return 0;
+    };
+}
+
+std::function<int()> register_synth(CLI::App& app) {
+    struct SynthArgs {
+        std::string shape = "llama3.2-1b", type = "Q4_0", out;
+        uint64_t seed = 1;
+    };
+    auto args = std::make_shared<SynthArgs>();
+    CLI::App* sub = app.add_subcommand("synth", "write a random-weight GGUF of a real model shape, for benchmarks");
+    std::string shapes;
+    for (const SynthShape& s : synth_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
+    sub->add_option("--shape", args->shape, "model shape: " + shapes);
+    sub->add_option("--type", args->type, "weight type: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+    sub->add_option("-o,--output", args->out, "output GGUF path")->required();
+    sub->add_option("--seed", args->seed, "RNG seed");
+    return [args]() -> int {
+        DType type = DType::F32;
+        bool found = false;
+        for (uint32_t id = 0; id < kNumDTypes; ++id) {
+            const DTypeTraits& t = dtype_traits(id);
+            if (t.name && t.supported && args->type == t.name) {
+                type = static_cast<DType>(id);
+                found = true;
+            }
+        }
+        if (!found) throw std::invalid_argument("unknown or unsupported weight type '" + args->type + "'");
+        write_synthetic_model(args->out, synth_shape(args->shape), type, args->seed);
+        std::printf("wrote %s (%s, %s, random weights)\n", args->out.c_str(), args->shape.c_str(), args->type.c_str());
+        return 0;
+    };
+}
+
+}  // namespace strata::cli
