@@ -6,6 +6,7 @@ namespace strata::cli {
 // Each registers its subcommand on app and returns the function that runs it (exit code).
 std::function<int()> register_run(CLI::App& app);
 std::function<int()> register_show(CLI::App& app);
+std::function<int()> register_chat(CLI::App& app);
 std::function<int()> register_bench(CLI::App& app);
 std::function<int()> register_synth(CLI::App& app);
 }  // namespace strata::cli

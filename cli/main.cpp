@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     };
     add(strata::cli::register_run);
     add(strata::cli::register_show);
+    add(strata::cli::register_chat);
     add(strata::cli::register_bench);
     add(strata::cli::register_synth);
     try {

@@ -24,6 +24,10 @@ std::vector<int32_t> generate(Forward& fwd, Sampler& sampler, std::span<const in
 
     t0 = clock::now();
     while (opts.max_new_tokens < 0 || static_cast<int>(out.size()) < opts.max_new_tokens) {
+        if (opts.abort && opts.abort->load(std::memory_order_relaxed)) {
+            st.aborted = true;
+            break;
+        }
         const int32_t next = sampler.sample(logits);
         sampler.accept(next);
         out.push_back(next);

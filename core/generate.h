@@ -1,5 +1,6 @@
 // Prompt -> tokens -> text: the evaluation loop shared by `run`, chat sessions and benchmarks.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -17,6 +18,7 @@ struct GenerationStats {
     int decode_evals = 0;          // single-token forward passes (generated_tokens - 1 at most)
     double generate_seconds = 0;
     bool stopped_by_eog = false;
+    bool aborted = false;          // GenerateOptions::abort was raised
     double prompt_tps() const { return prompt_seconds > 0 ? prompt_tokens / prompt_seconds : 0; }
     double generate_tps() const { return generate_seconds > 0 ? decode_evals / generate_seconds : 0; }
 };
@@ -27,11 +29,14 @@ using TokenCallback = std::function<bool(int32_t token)>;
 struct GenerateOptions {
     int max_new_tokens = 128;  // < 0: until end of generation or the context is full
     bool stop_at_eog = true;
+    // Checked before sampling each token: once true, generation stops (every returned token was evaluated then).
+    const std::atomic<bool>* abort = nullptr;
 };
 
 // Evaluates `prompt` at position `pos` (the cache holds [0, pos)), then samples up to max_new_tokens tokens,
 // feeding each back. Returns the generated tokens; `pos` is advanced past everything evaluated.
-// The last sampled token is not evaluated (it is returned; the next call's prompt should start with it).
+// The last sampled token is not evaluated (it is returned; the next call's prompt should start with it), unless
+// generation was aborted: `pos` always says how many of prompt + returned tokens the cache holds.
 std::vector<int32_t> generate(Forward& fwd, Sampler& sampler, std::span<const int32_t> prompt, int& pos,
                               const GenerateOptions& opts, const TokenCallback& on_token, GenerationStats* stats);
 
