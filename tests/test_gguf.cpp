@@ -234,6 +234,33 @@ TEST(GgufBadInput, CliPrintsOneLineAndExitsNonZero) {
     cases.push_back({"version", version});
     cases.push_back({"valid-but-no-model", good});  // arch llama without its hyperparameters
     cases.push_back({"empty", {}});
+    const size_t info_b = find(good, std::string("\x01\0\0\0\0\0\0\0b", 9)) + 9;
+    auto dtype = good;
+    const uint32_t bad_type = 77;
+    std::memcpy(dtype.data() + info_b + 4 + 8, &bad_type, 4);
+    cases.push_back({"unknown-dtype", dtype});
+    auto past_end = good;
+    const uint64_t far = 1 << 20;
+    std::memcpy(past_end.data() + info_b + 4 + 8 + 4, &far, 8);
+    cases.push_back({"data-past-eof", past_end});
+    auto absurd = good;
+    const uint64_t huge = 1ull << 60;
+    std::memcpy(absurd.data() + 8, &huge, 8);
+    cases.push_back({"absurd-count", absurd});
+    if (std::filesystem::exists(shared_model("stories260K.gguf"))) {
+        ModelFile f = load_model_file(shared_model("stories260K.gguf"));
+        for (const std::string which : {"missing", "shape"}) {
+            GGUFWriter w(f.alignment);
+            w.copy_metadata(f.meta);
+            for (const WeightView& t : f.tensors) {
+                if (which == "missing" && t.name == "blk.2.attn_v.weight") continue;
+                std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+                if (which == "shape" && t.name == "blk.2.ffn_down.weight") std::swap(ne[0], ne[1]);
+                w.add_tensor(t.name, t.dtype, ne, t.data, t.nbytes);
+            }
+            cases.push_back({"tensor-" + which, w.bytes()});
+        }
+    }
     for (const Case& c : cases) {
         const std::string path = temp_path("bad-" + c.name + ".gguf");
         write_bytes(path, c.bytes);
