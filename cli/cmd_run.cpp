@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/generate.h"
+#include "core/speculative.h"
 #include "core/sysinfo.h"
 #include "core/tokenizer.h"
 
@@ -21,6 +22,9 @@ struct RunArgs {
     bool ignore_eos = false;
     bool no_display_prompt = false;
     bool print_ids = false;
+    std::string draft_spec;  // self-speculative decoding: the pruned plan that drafts
+    int draft_max = 4;
+    bool draft_fixed = false;
 };
 }  // namespace
 
@@ -35,6 +39,10 @@ std::function<int()> register_run(CLI::App& app) {
     sub->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-generation tokens");
     sub->add_flag("--no-display-prompt", args->no_display_prompt, "print only the continuation");
     sub->add_flag("--print-ids", args->print_ids, "also print the generated token ids on stderr");
+    sub->add_option("--draft-spec,--draft_spec", args->draft_spec,
+                    "self-speculative decoding: a layer spec of the same model that drafts tokens (e.g. 0:10,10:20:2,20:)");
+    sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
+    sub->add_flag("--draft-fixed", args->draft_fixed, "always draft --draft-max tokens (no adaptation)");
     return [args]() -> int {
         RunArgs& a = *args;
         if (!a.prompt_file.empty()) {
@@ -52,7 +60,6 @@ std::function<int()> register_run(CLI::App& app) {
             // Nothing to condition on (an empty prompt and a vocab without BOS): start from BOS anyway.
             prompt.push_back(tok.bos_id());
         }
-        Forward fwd(lm.model, std::move(lm.plan), forward_options(a.model));
         Sampler sampler(a.sampler);
         if (!a.no_display_prompt) {
             std::fputs(a.prompt.c_str(), stdout);
@@ -63,13 +70,29 @@ std::function<int()> register_run(CLI::App& app) {
         go.max_new_tokens = a.n_predict;
         go.stop_at_eog = !a.ignore_eos;
         GenerationStats st;
-        int pos = 0;
-        std::vector<int32_t> out = generate(fwd, sampler, prompt, pos, go, [&](int32_t t) {
+        auto print = [&](int32_t t) {
             const std::string piece = dec.feed(t);
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
             return true;
-        }, &st);
+        };
+        std::vector<int32_t> out;
+        std::unique_ptr<Forward> fwd;
+        std::unique_ptr<SpeculativeDecoder> spec;
+        SpeculativeStats ss;
+        if (a.draft_spec.empty()) {
+            fwd = std::make_unique<Forward>(lm.model, std::move(lm.plan), forward_options(a.model));
+            int pos = 0;
+            out = generate(*fwd, sampler, prompt, pos, go, print, &st);
+        } else {
+            SpeculativeOptions so;
+            so.draft_max = a.draft_max;
+            so.adaptive = !a.draft_fixed;
+            spec = std::make_unique<SpeculativeDecoder>(lm.model, std::move(lm.plan), make_plan(*lm.model, a.draft_spec),
+                                                        forward_options(a.model), so);
+            out = spec->generate(prompt, sampler, go, print, &st, &ss);
+        }
+        const Forward& main_fwd = fwd ? *fwd : spec->target();
         const std::string rest = dec.flush();
         std::fwrite(rest.data(), 1, rest.size(), stdout);
         std::fputs("\n", stdout);
@@ -81,11 +104,18 @@ std::function<int()> register_run(CLI::App& app) {
         }
         std::fprintf(stderr,
                      "prompt: %d tokens, %.2f tok/s | generation: %d tokens, %.2f tok/s | %d threads, %s kernels\n",
-                     st.prompt_tokens, st.prompt_tps(), st.generated_tokens, st.generate_tps(), fwd.n_threads(),
+                     st.prompt_tokens, st.prompt_tps(), st.generated_tokens, st.generate_tps(), main_fwd.n_threads(),
                      kernels().isa);
         std::fprintf(stderr, "memory: peak RSS %.1f MiB, KV cache %.1f MiB allocated, %d steps over %d file layers\n",
-                     peak_rss_bytes() / 1048576.0, fwd.kv_cache().bytes() / 1048576.0, fwd.plan().n_steps(),
+                     peak_rss_bytes() / 1048576.0, (main_fwd.kv_cache().bytes() + (spec ? spec->draft().kv_cache().bytes() : 0)) / 1048576.0,
+                     main_fwd.plan().n_steps(),
                      lm.model->config().n_layers);
+        if (spec)
+            std::fprintf(stderr,
+                         "speculative: draft %s (%d steps), %d rounds, %d drafted, %d accepted (%.1f%%), %.2f accepted per "
+                         "round, draft %.2f s, verify %.2f s\n",
+                         a.draft_spec.c_str(), spec->draft().plan().n_steps(), ss.rounds, ss.drafted, ss.accepted,
+                         100.0 * ss.acceptance_rate(), ss.mean_accepted(), ss.draft_seconds, ss.verify_seconds);
         return 0;
     };
 }

@@ -27,7 +27,7 @@ void Sampler::accept(int32_t token) {
 
 void Sampler::reset() { recent_.clear(); }
 
-int32_t Sampler::sample(std::span<const float> logits) {
+std::vector<TokenProb> Sampler::distribution(std::span<const float> logits) {
     cand_.resize(logits.size());
     for (size_t i = 0; i < logits.size(); ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
     if (p_.repeat_penalty != 1.0f) {
@@ -41,7 +41,7 @@ int32_t Sampler::sample(std::span<const float> logits) {
         }
     }
     auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-    if (p_.temperature <= 0) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
+    if (p_.temperature <= 0) return {{std::min_element(cand_.begin(), cand_.end(), by_logit)->second, 1.0}};
 
     size_t n = cand_.size();
     if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
@@ -74,14 +74,31 @@ int32_t Sampler::sample(std::span<const float> logits) {
     sum = 0;
     for (size_t i = 0; i < n; ++i)
         sum += prob[i] = std::exp(static_cast<double>(cand_[i].first - cand_[0].first) / p_.temperature);
+    std::vector<TokenProb> out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = {cand_[i].second, prob[i] / sum};
+    return out;
+}
+
+int32_t Sampler::draw(const std::vector<TokenProb>& dist) {
+    if (dist.empty()) throw std::invalid_argument("sampling from an empty distribution");
+    if (dist.size() == 1) return dist[0].id;
+    double sum = 0;
+    for (const TokenProb& t : dist) sum += t.p;
     std::uniform_real_distribution<double> u(0.0, sum);
     const double r = u(rng_);
     double cum = 0;
-    for (size_t i = 0; i < n; ++i) {
-        cum += prob[i];
-        if (r < cum) return cand_[i].second;
+    for (const TokenProb& t : dist) {
+        cum += t.p;
+        if (r < cum) return t.id;
     }
-    return cand_[n - 1].second;
+    return dist.back().id;
 }
+
+double Sampler::uniform() {
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    return u(rng_);
+}
+
+int32_t Sampler::sample(std::span<const float> logits) { return draw(distribution(logits)); }
 
 }  // namespace strata

@@ -19,11 +19,21 @@ struct SamplerParams {
     uint64_t seed = 0xC0FFEE;
 };
 
+struct TokenProb {
+    int32_t id;
+    double p;
+};
+
 class Sampler {
 public:
     explicit Sampler(const SamplerParams& p);
     // Picks the next token from the logits (vocab); does not record it (call accept()).
     int32_t sample(std::span<const float> logits);
+    // The distribution sample() draws from (penalty, top-k, top-p, min-p, temperature applied), highest
+    // first; greedy gives the argmax with probability 1. Speculative decoding compares two of these.
+    std::vector<TokenProb> distribution(std::span<const float> logits);
+    int32_t draw(const std::vector<TokenProb>& dist);  // one draw from the seeded RNG
+    double uniform();                                   // U[0, 1) from the same RNG
     void accept(int32_t token);  // remember for the repetition penalty
     void reset();                // forget history (the RNG continues)
     const SamplerParams& params() const { return p_; }
