@@ -9,4 +9,7 @@ std::function<int()> register_show(CLI::App& app);
 std::function<int()> register_chat(CLI::App& app);
 std::function<int()> register_bench(CLI::App& app);
 std::function<int()> register_synth(CLI::App& app);
+std::function<int()> register_crosstalk(CLI::App& app);
+std::function<int()> register_cobblers(CLI::App& app);
+std::function<int()> register_think(CLI::App& app);
 }  // namespace strata::cli

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
     add(strata::cli::register_chat);
     add(strata::cli::register_bench);
     add(strata::cli::register_synth);
+    add(strata::cli::register_crosstalk);
+    add(strata::cli::register_cobblers);
+    add(strata::cli::register_think);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

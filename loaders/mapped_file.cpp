@@ -42,9 +42,15 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
 
 std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
     std::shared_ptr<MappedFile> f(new MappedFile());
-    f->owned_ = std::move(bytes);
-    f->data_ = f->owned_.data();
-    f->size_ = f->owned_.size();
+    // Tensor data must be as aligned as in a real mapping (page-aligned base): malloc only promises 16 bytes,
+    // so the bytes are placed at a 64-byte boundary inside the owned buffer.
+    constexpr size_t kAlign = 64;
+    f->owned_.resize(bytes.size() + kAlign);
+    const auto base = reinterpret_cast<uintptr_t>(f->owned_.data());
+    uint8_t* aligned = f->owned_.data() + ((kAlign - base % kAlign) % kAlign);
+    if (!bytes.empty()) std::memcpy(aligned, bytes.data(), bytes.size());
+    f->data_ = aligned;
+    f->size_ = bytes.size();
     f->path_ = std::move(name);
     return f;
 }
