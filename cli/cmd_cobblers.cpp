@@ -112,37 +112,11 @@ int run_cobblers(CobblersArgs& args) {
     };
 
     if (!args.prompt.empty()) ask(args.prompt);
-    std::unique_ptr<LineReader> reader =
-        interactive ? make_editline_reader("strata", color, default_history_path(), Interrupts::flag())
-                    : make_plain_reader();
-    for (;;) {
-        Interrupts::on_input();
-        Interrupts::clear();
-        ReadResult in = reader->read(false);
-        if (in.status != ReadStatus::Line || Interrupts::raised()) break;
-        std::string line = in.line;
-        if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
-        reader->add_history(line);
-        if (line[0] == '/' && line.rfind("//", 0) != 0) {
-            const std::string cmd = line.substr(0, line.find(' '));
-            if (cmd == "/quit" || cmd == "/exit") break;
-            if (cmd == "/restart") {
-                selected = -1;
-                o.note("[new conversation: the router chooses the expert for the next question]");
-                o.log({{"event", "restart"}});
-            } else if (cmd == "/stats") {
-                o.note(stats_report(registry, named));
-            } else if (cmd == "/help") {
-                o.note(kHelp);
-            } else {
-                o.note("[unknown command " + cmd + "; /help lists them]");
-            }
-            continue;
-        }
-        if (line.rfind("//", 0) == 0) line.erase(0, 1);
-        sanitize_utf8(line);
-        ask(line);
-    }
+    question_loop(o, interactive, kHelp, [&] {
+        selected = -1;
+        o.note("[new conversation: the router chooses the expert for the next question]");
+        o.log({{"event", "restart"}});
+    }, [&] { return stats_report(registry, named); }, ask);
     Interrupts::restore();
     if (args.verbose) o.note(stats_report(registry, named));
     return 0;

@@ -249,4 +249,32 @@ std::string stats_report(const ModelRegistry& registry, const std::vector<NamedS
     return out;
 }
 
+void question_loop(Output& o, bool interactive, const std::string& help, const std::function<void()>& on_restart,
+                   const std::function<std::string()>& stats, const std::function<void(const std::string&)>& ask) {
+    std::unique_ptr<LineReader> reader =
+        interactive ? make_editline_reader("strata", o.color(), default_history_path(), Interrupts::flag())
+                    : make_plain_reader();
+    for (;;) {
+        Interrupts::on_input();
+        Interrupts::clear();
+        ReadResult in = reader->read(false);
+        if (in.status != ReadStatus::Line || Interrupts::raised()) break;
+        std::string line = in.line;
+        if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+        reader->add_history(line);
+        if (line[0] == '/' && line.rfind("//", 0) != 0) {
+            const std::string cmd = line.substr(0, line.find(' '));
+            if (cmd == "/quit" || cmd == "/exit") break;
+            if (cmd == "/restart") on_restart();
+            else if (cmd == "/stats") o.note(stats());
+            else if (cmd == "/help") o.note(help);
+            else o.note("[unknown command " + cmd + "; /help lists them]");
+            continue;
+        }
+        if (line.rfind("//", 0) == 0) line.erase(0, 1);
+        sanitize_utf8(line);
+        ask(line);
+    }
+}
+
 }  // namespace strata::cli

@@ -75,6 +75,12 @@ class Output {
 TurnResult guarded_turn(Session& s, const std::function<TurnResult()>& fn);
 
 nlohmann::json history_json(const Session& s);
+
+// The question loop of cobblers and think: reads lines (libedit on a terminal) until /quit, end of input or
+// Ctrl-C at the prompt; /restart calls on_restart, /stats prints stats(), /help the help text, "//x" sends
+// "/x", and every other non-blank line goes to ask.
+void question_loop(Output& o, bool interactive, const std::string& help, const std::function<void()>& on_restart,
+                   const std::function<std::string()>& stats, const std::function<void(const std::string&)>& ask);
 // The per-session statistics lines for /stats and --verbose, memory report first.
 std::string stats_report(const ModelRegistry& registry, const std::vector<NamedSession>& sessions);
 

@@ -20,21 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<json> read_jsonl(const std::string& path) {
-    std::vector<json> out;
-    std::istringstream in(read_text(path));
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(json::parse(line));
-    return out;
-}
-
-std::vector<json> events(const std::vector<json>& log, const std::string& kind) {
-    std::vector<json> out;
-    for (const json& e : log)
-        if (e.at("event") == kind) out.push_back(e);
-    return out;
-}
-
 std::string chat_cmd(const std::string& extra) {
     return "chat -m " + smollm2_path() + " --temp 0 -t 2 " + extra;
 }

@@ -7,6 +7,7 @@
 #include "core/programs.h"
 #include "core/registry.h"
 #include "core/session.h"
+#include "core/sysinfo.h"
 #include "test_util.h"
 
 using namespace strata;
@@ -14,29 +15,6 @@ using namespace strata::test;
 using nlohmann::json;
 
 namespace {
-
-std::vector<json> read_jsonl(const std::string& path) {
-    std::vector<json> out;
-    std::istringstream in(read_text(path));
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(json::parse(line));
-    return out;
-}
-
-std::vector<json> events(const std::vector<json>& log, const std::string& kind) {
-    std::vector<json> out;
-    for (const json& e : log)
-        if (e.at("event") == kind) out.push_back(e);
-    return out;
-}
-
-// Resident set size in bytes (file-backed pages included: they count once touched by this process).
-size_t rss_bytes() {
-    std::ifstream in("/proc/self/statm");
-    size_t total = 0, resident = 0;
-    in >> total >> resident;
-    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
 
 std::unique_ptr<Session> session_on(std::shared_ptr<const Model> m, const std::string& spec, int n_ctx) {
     ForwardOptions fo;
@@ -103,13 +81,13 @@ TEST(Registry, AFailedLoadLeavesTheOthersAlone) {
 TEST(Registry, TwoSessionsOnOneFileCostOneModelPlusTwoCaches) {
     STRATA_REQUIRE_FILE(smollm2_path());
     ModelRegistry reg;
-    const size_t before = rss_bytes();
+    const size_t before = current_rss_bytes();
     auto s1 = session_on(reg.open(smollm2_path()), "", 256);
     s1->send("Hi");
-    const size_t after_one = rss_bytes();
+    const size_t after_one = current_rss_bytes();
     auto s2 = session_on(reg.open(smollm2_path()), "", 256);
     s2->send("Hi");
-    const size_t after_two = rss_bytes();
+    const size_t after_two = current_rss_bytes();
     const size_t file = reg.mapped_bytes();
     const size_t kv = s1->forward().kv_cache().bytes();
     EXPECT_GT(after_one - before, file / 2) << "the first session should touch the weights";

@@ -2,6 +2,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -62,6 +64,22 @@ inline CliResult run_cli(const std::string& args, const std::string& stdin_text 
     r.out = read_text(out);
     r.err = read_text(err);
     return r;
+}
+
+// A --transcript file: one JSON object per line.
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(read_text(path));
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    return out;
+}
+// The entries of a transcript whose "event" is kind.
+inline std::vector<nlohmann::json> events(const std::vector<nlohmann::json>& log, const std::string& kind) {
+    std::vector<nlohmann::json> out;
+    for (const nlohmann::json& e : log)
+        if (e.at("event") == kind) out.push_back(e);
+    return out;
 }
 
 }  // namespace strata::test
