@@ -2,13 +2,14 @@
 // and (when present) golden SmolLM2 tokenizations produced by llama.cpp.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
-#include <variant>
 
 #include "core/tokenizer.h"
 #include "core/unicode.h"
@@ -482,170 +483,28 @@ TEST(TokenizerSmolLM2, Basics) {
 // ---- SmolLM2 golden tokenizations from llama.cpp (tests/golden/smollm2_tokenize.json)
 // ----------------------
 
-namespace {
-// Just enough JSON for the golden files: objects, arrays, strings (with \u escapes), numbers,
-// true/false/null.
-struct Json {
-    std::variant<std::nullptr_t, bool, double, std::string, std::vector<Json>,
-                 std::vector<std::pair<std::string, Json>>>
-        v;
-    const Json& operator[](const std::string& key) const {
-        for (const auto& [k, val] : std::get<5>(v))
-            if (k == key) return val;
-        throw std::runtime_error("json: no key '" + key + "'");
-    }
-    const std::vector<Json>& array() const { return std::get<4>(v); }
-    const std::string& str() const { return std::get<3>(v); }
-    double num() const { return std::get<2>(v); }
-    bool boolean() const { return std::get<1>(v); }
-};
-
-class JsonParser {
-  public:
-    explicit JsonParser(std::string_view s) : s_(s) {}
-    Json parse() {
-        Json j = value();
-        ws();
-        if (i_ != s_.size()) fail("trailing characters");
-        return j;
-    }
-
-  private:
-    [[noreturn]] void fail(const std::string& what) {
-        throw std::runtime_error("json: " + what + " at offset " + std::to_string(i_));
-    }
-    void ws() {
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    bool eat(char c) {
-        ws();
-        if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
-        return false;
-    }
-    void expect(char c) {
-        if (!eat(c)) fail(std::string("expected '") + c + "'");
-    }
-    uint32_t hex4() {
-        if (i_ + 4 > s_.size()) fail("short \\u escape");
-        const uint32_t v = std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16);
-        i_ += 4;
-        return v;
-    }
-    std::string string() {
-        expect('"');
-        std::string out;
-        while (i_ < s_.size() && s_[i_] != '"') {
-            char c = s_[i_++];
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (i_ >= s_.size()) fail("bad escape");
-            c = s_[i_++];
-            switch (c) {
-                case 'n':
-                    out += '\n';
-                    break;
-                case 't':
-                    out += '\t';
-                    break;
-                case 'r':
-                    out += '\r';
-                    break;
-                case 'b':
-                    out += '\b';
-                    break;
-                case 'f':
-                    out += '\f';
-                    break;
-                case 'u': {
-                    uint32_t cp = hex4();
-                    if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
-                        i_ += 2;
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
-                    }
-                    unicode::append_utf8(out, cp);
-                    break;
-                }
-                default:
-                    out += c;  // \" \\ \/
-            }
-        }
-        expect('"');
-        return out;
-    }
-    Json value() {
-        ws();
-        if (i_ >= s_.size()) fail("unexpected end");
-        const char c = s_[i_];
-        if (c == '{') {
-            ++i_;
-            std::vector<std::pair<std::string, Json>> obj;
-            if (!eat('}')) {
-                do {
-                    ws();
-                    std::string k = string();
-                    expect(':');
-                    obj.emplace_back(std::move(k), value());
-                } while (eat(','));
-                expect('}');
-            }
-            return Json{std::move(obj)};
-        }
-        if (c == '[') {
-            ++i_;
-            std::vector<Json> arr;
-            if (!eat(']')) {
-                do arr.push_back(value());
-                while (eat(','));
-                expect(']');
-            }
-            return Json{std::move(arr)};
-        }
-        if (c == '"') return Json{string()};
-        for (const auto& [word, val] : {std::pair<std::string_view, Json>{"true", Json{true}},
-                                        {"false", Json{false}},
-                                        {"null", Json{nullptr}}})
-            if (s_.substr(i_, word.size()) == word) {
-                i_ += word.size();
-                return val;
-            }
-        size_t used = 0;
-        const double d = std::stod(std::string(s_.substr(i_, 32)), &used);
-        i_ += used;
-        return Json{d};
-    }
-    std::string_view s_;
-    size_t i_ = 0;
-};
-
-std::vector<int32_t> ids_of(const Json& j) {
-    std::vector<int32_t> ids;
-    for (const Json& x : j.array()) ids.push_back(static_cast<int32_t>(x.num()));
-    return ids;
-}
-}  // namespace
+using nlohmann::json;
 
 TEST(TokenizerSmolLM2, GoldenFromLlamaCpp) {
     const std::string path = std::string(STRATA_TEST_DATA) + "/golden/smollm2_tokenize.json";
     if (!fs::exists(path)) GTEST_SKIP() << path << " is absent (tests/reference/make_golden.py writes it)";
     const Tokenizer* tok = smollm2();
     if (!tok) GTEST_SKIP() << STRATA_MODEL_CACHE << "/SmolLM2-135M-Instruct.Q4_1.gguf is absent";
-    const Json root = JsonParser(read_file(path)).parse();
+    const json root = json::parse(read_file(path));
     size_t pass = 0, total = 0;
-    const auto check = [&](const Json& c) {
+    const auto check = [&](const json& c) {
         ++total;
-        const std::string& text = c["text"].str();
-        const auto want = ids_of(c["ids"]);
-        const auto got = tok->encode(text, c["add_special"].boolean(), c["parse_special"].boolean());
+        const std::string text = c["text"];
+        const auto want = c["ids"].get<std::vector<int32_t>>();
+        const auto got = tok->encode(text, c["add_special"], c["parse_special"]);
         if (got == want) {
             ++pass;
         } else {
-            ADD_FAILURE() << "text: '" << text << "' (parse_special=" << c["parse_special"].boolean()
+            ADD_FAILURE() << "text: '" << text << "' (parse_special=" << c["parse_special"].get<bool>()
                           << ")\n  expected: " << show(want) << "\n  got:      " << show(got);
         }
     };
-    for (const Json& c : root["cases"].array()) check(c);
+    for (const json& c : root["cases"]) check(c);
     check(root["add_special_case"]);
     EXPECT_GT(total, 100u);
     std::cout << "[          ] smollm2_tokenize.json: " << pass << "/" << total << " cases match llama.cpp\n";
