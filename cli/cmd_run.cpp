@@ -61,10 +61,6 @@ std::function<int()> register_run(CLI::App& app) {
             prompt.push_back(tok.bos_id());
         }
         Sampler sampler(a.sampler);
-        if (!a.no_display_prompt) {
-            std::fputs(a.prompt.c_str(), stdout);
-            std::fflush(stdout);
-        }
         StreamDecoder dec(tok);
         GenerateOptions go;
         go.max_new_tokens = a.n_predict;
@@ -82,14 +78,21 @@ std::function<int()> register_run(CLI::App& app) {
         SpeculativeStats ss;
         if (a.draft_spec.empty()) {
             fwd = std::make_unique<Forward>(lm.model, std::move(lm.plan), forward_options(a.model));
-            int pos = 0;
-            out = generate(*fwd, sampler, prompt, pos, go, print, &st);
         } else {
             SpeculativeOptions so;
             so.draft_max = a.draft_max;
             so.adaptive = !a.draft_fixed;
             spec = std::make_unique<SpeculativeDecoder>(lm.model, std::move(lm.plan), make_plan(*lm.model, a.draft_spec),
                                                         forward_options(a.model), so);
+        }
+        if (!a.no_display_prompt) {  // only once everything is set up: an error prints nothing else
+            std::fputs(a.prompt.c_str(), stdout);
+            std::fflush(stdout);
+        }
+        if (fwd) {
+            int pos = 0;
+            out = generate(*fwd, sampler, prompt, pos, go, print, &st);
+        } else {
             out = spec->generate(prompt, sampler, go, print, &st, &ss);
         }
         const Forward& main_fwd = fwd ? *fwd : spec->target();

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <new>
 #include <vector>
 
 #include "cli/commands.h"
@@ -32,6 +33,10 @@ int main(int argc, char** argv) {
     try {
         for (auto& [sub, fn] : commands)
             if (sub->parsed()) return fn();
+    } catch (const std::bad_alloc&) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "error: out of memory (a smaller context, -c, or a smaller model may fit)\n");
+        return 1;
     } catch (const std::exception& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -5,15 +5,32 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+
+#include <unistd.h>
 
 namespace strata {
 
 KVCache::KVCache(int n_slots, int n_ctx, int kv_dim)
     : n_slots_(n_slots), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+    if (n_slots <= 0 || n_ctx <= 0 || kv_dim <= 0) throw std::invalid_argument("KV cache: empty shape");
     const size_t n = static_cast<size_t>(n_slots) * n_ctx * kv_dim;
+    // Pages are touched only when written, so an over-large cache would fail late, mid-generation:
+    // refuse up front what this machine's memory cannot hold.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const double need = 2.0 * static_cast<double>(n) * sizeof(float), have = static_cast<double>(pages) * page;
+    if (pages > 0 && page > 0 && need > have)
+    {
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "a context of %d tokens over %d steps needs a %.1f GiB KV cache, more than this machine's "
+                      "%.1f GiB of memory: lower -c / --ctx-size",
+                      n_ctx, n_slots, need / (1 << 30), have / (1 << 30));
+        throw std::runtime_error(msg);
+    }
     k_.reset(new float[n]);  // uninitialised on purpose: a position is written before it is read
     v_.reset(new float[n]);
 }

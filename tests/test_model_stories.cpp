@@ -105,3 +105,11 @@ TEST(Stories260K, ContextOverflowIsAnError) {
     const int32_t bad[1] = {100000};
     EXPECT_THROW(fwd.eval(bad, 0), std::runtime_error);
 }
+
+TEST(Stories260K, ContextLargerThanMemoryIsAClearError) {
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    CliResult r = run_cli("run -m " + shared_model("stories260K.gguf") + " -p hi -n 1 -c 2000000000");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("more than this machine's"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("lower -c"), std::string::npos) << r.err;
+}
