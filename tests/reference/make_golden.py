@@ -10,9 +10,15 @@ Writes into --out (default tests/golden):
   smollm2_greedy.json    prompt ids, 64 greedy ids, top-10 logits, for the
                          default context params and with flash attention off
   smollm2_tokenize.json  tokenizer cases (parse_special false / true)
+and, with --gemma3 PATH, the same two files for Gemma 3 270M:
+  gemma3_greedy.json     (top-10 only: the vocab has 262k entries)
+  gemma3_tokenize.json   (extra strings: whitespace runs, ZWJ emoji, scripts,
+                         code, the llama-spm vocab test strings, Gemma's
+                         <start_of_turn>/<end_of_turn>/<bos> specials)
 
 Usage:
   python3 tests/reference/make_golden.py --smollm2 PATH --out tests/golden
+  python3 tests/reference/make_golden.py --gemma3 PATH --no-smollm2
 
 Deterministic: fixed inputs, fixed thread count, argmax with lowest-id
 tie-break, sorted JSON keys.
@@ -26,6 +32,7 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +48,9 @@ DEFAULT_SMOLLM2 = os.environ.get(
 )
 DEFAULT_VOCAB_INP = os.environ.get(
     "STRATA_GPT2_VOCAB_INP", "/work/shared/models/ggml-vocab-gpt-2.gguf.inp"
+)
+DEFAULT_SPM_VOCAB_INP = os.environ.get(
+    "STRATA_SPM_VOCAB_INP", "/work/shared/models/ggml-vocab-llama-spm.gguf.inp"
 )
 
 GGML_TYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0", 30: "bf16"}
@@ -321,6 +331,112 @@ def gpt2_vocab_strings(path: str) -> list[str]:
     return cases
 
 
+# --------------------------------------------------------------------------- Gemma 3
+GEMMA_CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
+
+GEMMA3_GREEDY_PROMPTS = [
+    # (name, text, parse_special); BOS is added as the model's add_bos says (Gemma: yes)
+    ("capital_france", "The capital of France is", False),
+    ("fibonacci", "def fibonacci(n):", False),
+    ("once_upon", "Once upon a time", False),
+    ("chat_planets", GEMMA_CHAT.format("What are the three largest planets in the solar system?"), True),
+    ("number_list", "1, 2, 3, 4, 5, 6, 7,", False),
+    ("recipe", "Here is a simple recipe for pancakes:\n\nIngredients:\n-", False),
+    ("json", '{"name": "Alice", "age": 30, "city":', False),
+    ("history", "In 1969, Neil Armstrong became the first person to", False),
+    ("translate", "English: Hello, how are you?\nFrench:", False),
+    ("cpp_code", "#include <iostream>\n\nint main() {\n    std::cout <<", False),
+    ("chat_haiku", GEMMA_CHAT.format("Write a haiku about the ocean."), True),
+    ("leading_space", " The quick brown fox", False),
+    ("unicode", "Café, naïve, résumé — these words come from", False),
+    ("multilingual", "日本の首都は東京です。한국의 수도는", False),
+]
+
+
+def gemma3_extra_strings() -> list[str]:
+    """Strings that stress an SPM vocab with byte fallback and no space prefix (Gemma 3)."""
+    s: list[str] = [
+        # whitespace runs (Gemma has dedicated tokens for runs of spaces, tabs and newlines)
+        " " * 2, " " * 3, " " * 5, " " * 7, " " * 8, " " * 15, " " * 16, " " * 17, " " * 31, " " * 32, " " * 33,
+        " " * 64, " " * 100, "\t" * 3, "\t" * 4, "\t" * 8, "\t" * 17, "\n" * 4, "\n" * 5, "\n" * 8, "\n" * 31,
+        "\n" * 33, "\r\n" * 4, " \t" * 6, "\t \n" * 4, "a" + " " * 9 + "b", "a" + "\t" * 5 + "b", "a" + "\n" * 6 + "b",
+        "  a  ", "   a   b   ", "\tx\t", "\nx\n", " \n \n ", "x \n", "x\n ", " " * 4 + "return 0;",
+        "\t\tif (x) {\n\t\t\ty();\n\t\t}", "line1\n\n\n\nline2", "trailing tab\t", "trailing spaces    ",
+        "    ", "\u3000\u3000", "\u00a0\u00a0\u00a0", "  \u00a0  ",
+        # emoji, skin tones, ZWJ sequences, flags, keycaps, variation selectors
+        "👩‍💻", "👨‍👩‍👧", "🏳️‍🌈", "🧑🏿‍🚀", "👩🏽‍❤️‍💋‍👨🏻", "🐻‍❄️", "😶‍🌫️", "❤️‍🔥", "1️⃣2️⃣3️⃣", "#️⃣",
+        "🇺🇸🇩🇪🇧🇷🇮🇳", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "☺︎ ☺️", "Great job! 🎉🎉 Let's go 🚀", "🙂🙃🫠🫡", "emoji🦙in🦙text",
+        # CJK, Korean, Arabic, Hindi, other scripts
+        "东京是日本的首都。", "北京欢迎你", "机器学习和人工智能", "ひらがなとカタカナと漢字", "ｶﾀｶﾅ",
+        "안녕하세요, 세계!", "대한민국의 수도는 서울입니다.", "한글 자모: ㄱㄴㄷㄹ ㅏㅑㅓㅕ", "𠜎𠜱𠝹𠱓",
+        "اللغة العربية جميلة", "مرحبا 123 عالم", "كتاب", "हिन्दी भाषा", "मेरा नाम राम है।", "क्षत्रिय",
+        "தமிழ் மொழி", "বাংলা ভাষা", "ગુજરાતી", "ਪੰਜਾਬੀ", "తెలుగు", "മലയാളം", "සිංහල", "ພາສາລາວ", "བོད་ཡིག",
+        "አማርኛ", "ᐃᓄᒃᑎᑐᑦ", "Tiếng Việt có dấu", "Ελληνικά: αβγδε ΑΒΓΔΕ", "עברית עם ניקוד: שָׁלוֹם",
+        # accented Latin and decomposed forms
+        "Crème brûlée à la française", "Åsa Øberg Ærø", "Ñandú pingüino", "Żółć gęślą jaźń", "Çà et là",
+        "Dvořák Škoda Čapek", "Jökull Þór Ð", "ǅemal ǈ ǋ", "A\u030a e\u0301 n\u0303 o\u0308", "ﬀ ﬃ ﬄ",
+        # code in several languages
+        "def add(a: int, b: int) -> int:\n    \"\"\"Add.\"\"\"\n    return a + b\n",
+        "class Foo:\n    def __init__(self):\n        self.x = {'a': [1, 2]}\n",
+        "fn main() {\n    let v: Vec<u32> = (0..10).map(|x| x * x).collect();\n    println!(\"{:?}\", v);\n}",
+        "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n",
+        "public static void main(String[] args) {\n    System.out.println(\"Hello\");\n}",
+        "const f = async (x) => { await g(x); return x?.y ?? 0; };",
+        "#!/bin/bash\nfor f in *.txt; do\n  echo \"$f\" | tr a-z A-Z\ndone",
+        "template <typename T>\nT max(T a, T b) { return a > b ? a : b; }",
+        "SELECT name, COUNT(*) AS n\nFROM t\nGROUP BY name\nHAVING n > 1;",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n  <body><p>Hi &amp; bye</p></body>\n</html>",
+        "\\begin{equation}\n  E = mc^2 \\quad \\int_0^\\infty e^{-x}\\,dx\n\\end{equation}",
+        "{\n  \"name\": \"strata\",\n  \"version\": \"0.1.0\",\n  \"tags\": [\"llm\", \"c++\"]\n}",
+        "- item one\n- item two\n  - nested\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+        "x <<= 2; y >>= 3; z **= 4; w //= 5;", "if (a != b && c <= d || e >= f) { g(); }",
+        "    # comment with    spaces", "\t// tab-indented comment", "key:\n  - a\n  - b\nother: 'c'",
+        # numbers
+        "3.141592653589793", "6.022e23", "-0.0001", "1,234,567.89", "100000000000000000000", "007", "0.5%",
+        "12/31/1999 23:59:59", "IPv4 192.168.0.1", "+44 20 7946 0958", "1st 2nd 3rd 4th", "MCMXCIV", "٣٤٥ ۱۲۳ १२३",
+        # URLs and identifiers
+        "https://www.example.org/a/b/c.html?x=1&y=%20z#top", "http://localhost:8080/api/v1/users/42",
+        "ftp://files.example.com/pub/file.tar.gz", "mailto:someone@example.co.uk", "www.google.com",
+        "git@github.com:user/repo.git", "/usr/local/bin/python3", "~/.config/strata/config.toml",
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "UUID 123e4567-e89b-12d3-a456-426614174000",
+        # SPM edge cases
+        "▁", "▁▁", "▁hello", "a▁b", "<0x41>", "<0x0A>", "<pad>", "<eos>", "<mask>", "[multimodal]", "<start_of_image>",
+        "\x00", "\x01\x02\x03", "\x7f", "\u200d", "\ufeffBOM", "\ufffd", "\U0010ffff", "\U0001f9ff",
+        "Hello", " Hello", "  Hello", "Hello ", "hello world", " hello world", "HELLO", "h e l l o",
+    ]
+    return s
+
+
+def gemma3_special_strings() -> list[str]:
+    return [
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<bos>",
+        "<eos>",
+        "<bos><start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n",
+        GEMMA_CHAT.format("What is 2+2?"),
+        "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello! How can I help?<end_of_turn>\n"
+        "<start_of_turn>user\nTell me a joke.<end_of_turn>\n<start_of_turn>model\n",
+        "<end_of_turn><start_of_turn>",
+        "<start_of_turn><start_of_turn><end_of_turn>",
+        " <start_of_turn> ",
+        "text<end_of_turn>text",
+        "Hello <end_of_turn> world",
+        "<start_of_turn>model\n",
+        "<start_of_turn",
+        "start_of_turn>",
+        "<START_OF_TURN>",
+        "< start_of_turn >",
+        "<start_of_turn>user\n  leading spaces<end_of_turn>",
+        "<bos>The end.",
+        "\n<end_of_turn>\n",
+        "<start_of_turn>user\n你好 🦙<end_of_turn>",
+        "<start_of_turn>user\ndef f(x):\n    return x<end_of_turn>\n<start_of_turn>model\n",
+        "<bos><bos>",
+        "<start_of_image>",
+    ]
+
+
 # --------------------------------------------------------------------------- main
 def sha256(path: str) -> str:
     h = hashlib.sha256()
@@ -358,27 +474,21 @@ def write_json(path: Path, obj) -> None:
         print(f"warning: {path} exceeds 300 KiB", file=sys.stderr)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smollm2", default=DEFAULT_SMOLLM2, help="SmolLM2-135M-Instruct GGUF (env STRATA_SMOLLM2)")
-    ap.add_argument("--out", default=str(REPO / "tests" / "golden"))
-    ap.add_argument("--vocab-inp", default=DEFAULT_VOCAB_INP, help="ggml-vocab-gpt-2.gguf.inp test strings")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--n-ctx", type=int, default=512)
-    ap.add_argument("--n-batch", type=int, default=512)
-    ap.add_argument("--n-gen", type=int, default=64)
-    ap.add_argument("--n-top-pos", type=int, default=8, help="generated positions with top-k (besides prompt_last)")
-    ap.add_argument("--top-k", type=int, default=10)
-    ap.add_argument("--skip-greedy", action="store_true")
-    ap.add_argument("--skip-tokenize", action="store_true")
-    args = ap.parse_args()
+@dataclass
+class Family:
+    name: str  # file prefix: {name}_tokenize.json, {name}_greedy.json
+    vocab_name: str
+    tokenize_sources: list  # [(strings, source label, parse_special)]
+    greedy_prompts: list  # [(name, text, parse_special)]
 
+
+def make_family(fam: Family, path: str, args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    m = Model(args.smollm2)
+    m = Model(path)
     model_info = {
-        "file": os.path.basename(args.smollm2),
-        "sha256": sha256(args.smollm2),
+        "file": os.path.basename(path),
+        "sha256": sha256(path),
         "n_vocab": m.n_vocab,
         "add_bos": m.add_bos,
         "tokenizer.ggml.add_bos_token": m.meta("tokenizer.ggml.add_bos_token"),
@@ -406,12 +516,9 @@ def main() -> int:
                 "ids": m.tokenize(text, add_special=False, parse_special=parse_special),
             })
 
-        for t in tokenizer_strings():
-            add(t, "strata", False)
-        for t in gpt2_vocab_strings(args.vocab_inp):
-            add(t, "ggml-vocab-gpt-2.gguf.inp", False)
-        for t in parse_special_strings():
-            add(t, "strata_special", True)
+        for strings, source, parse_special in fam.tokenize_sources:
+            for t in strings:
+                add(t, source, parse_special)
         # add_special=true sanity case (SmolLM2 adds no BOS/EOS; recorded for completeness)
         add_special_case = {
             "text": "Hello world",
@@ -419,8 +526,8 @@ def main() -> int:
             "parse_special": False,
             "ids": m.tokenize("Hello world", add_special=True, parse_special=False),
         }
-        write_json(out / "smollm2_tokenize.json", {
-            "description": "llama.cpp llama_tokenize() output for SmolLM2-135M-Instruct vocab. "
+        write_json(out / f"{fam.name}_tokenize.json", {
+            "description": f"llama.cpp llama_tokenize() output for {fam.vocab_name} vocab. "
                            "Each case: text (UTF-8), add_special, parse_special, ids.",
             "generator": "tests/reference/make_golden.py",
             "llama_cpp": info,
@@ -433,7 +540,7 @@ def main() -> int:
     # ------------------------------------------------------------------ greedy
     if not args.skip_greedy:
         prompts = []
-        for name, text, parse_special in GREEDY_PROMPTS:
+        for name, text, parse_special in fam.greedy_prompts:
             ids = m.tokenize(text, add_special=m.add_bos, parse_special=parse_special)
             if m.add_bos and (not ids or ids[0] != L.llama_vocab_bos(m.vocab)):
                 ids = [L.llama_vocab_bos(m.vocab)] + ids
@@ -518,7 +625,7 @@ def main() -> int:
             print(f"[{run_name}] vs default: {alt[run_name]['n_cases_identical']}/{len(res)} identical; "
                   f"diffs {alt[run_name]['greedy_differs_from_default']}; max same-context logit diff "
                   f"{alt[run_name]['max_abs_logit_diff_vs_default_same_context']}")
-        write_json(out / "smollm2_greedy.json", {
+        write_json(out / f"{fam.name}_greedy.json", {
             "description": "Greedy decoding reference from llama.cpp. Prompt evaluated in one batch, "
                            "then one token per llama_decode; next token = argmax of raw logits "
                            "(lowest id on ties), no sampler/penalties; generation does NOT stop at EOG "
@@ -541,6 +648,50 @@ def main() -> int:
             print(f"--- {c['name']}: {c['prompt']!r}\n{c['generated_text']!r}")
 
     L.llama_model_free(m.model)
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smollm2", default=DEFAULT_SMOLLM2, help="SmolLM2-135M-Instruct GGUF (env STRATA_SMOLLM2)")
+    ap.add_argument("--out", default=str(REPO / "tests" / "golden"))
+    ap.add_argument("--vocab-inp", default=DEFAULT_VOCAB_INP, help="ggml-vocab-gpt-2.gguf.inp test strings")
+    ap.add_argument("--no-smollm2", action="store_true", help="skip the SmolLM2 files")
+    ap.add_argument("--gemma3", default=None, help="Gemma 3 270M GGUF: also write gemma3_*.json")
+    ap.add_argument("--spm-vocab-inp", default=DEFAULT_SPM_VOCAB_INP,
+                    help="ggml-vocab-llama-spm.gguf.inp test strings (Gemma 3 cases)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-ctx", type=int, default=512)
+    ap.add_argument("--n-batch", type=int, default=512)
+    ap.add_argument("--n-gen", type=int, default=64)
+    ap.add_argument("--n-top-pos", type=int, default=8, help="generated positions with top-k (besides prompt_last)")
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--skip-greedy", action="store_true")
+    ap.add_argument("--skip-tokenize", action="store_true")
+    args = ap.parse_args()
+
+    if not args.no_smollm2:
+        make_family(Family(
+            name="smollm2",
+            vocab_name="SmolLM2-135M-Instruct",
+            tokenize_sources=[
+                (tokenizer_strings(), "strata", False),
+                (gpt2_vocab_strings(args.vocab_inp), "ggml-vocab-gpt-2.gguf.inp", False),
+                (parse_special_strings(), "strata_special", True),
+            ],
+            greedy_prompts=GREEDY_PROMPTS,
+        ), args.smollm2, args)
+    if args.gemma3:
+        make_family(Family(
+            name="gemma3",
+            vocab_name="Gemma 3 (270M)",
+            tokenize_sources=[
+                (tokenizer_strings(), "strata", False),
+                (gemma3_extra_strings(), "strata_gemma3", False),
+                (gpt2_vocab_strings(args.spm_vocab_inp), "ggml-vocab-llama-spm.gguf.inp", False),
+                (gemma3_special_strings(), "strata_gemma3_special", True),
+            ],
+            greedy_prompts=GEMMA3_GREEDY_PROMPTS,
+        ), args.gemma3, args)
+    return 0
     return 0
 
 
