@@ -125,7 +125,8 @@ def main():
                      f"{ours.get(tg, 0):.1f} | {ref.get(tg, 0):.1f} | {ratio(tg)} | {gbs:.1f} | {pct} |")
     lines += ["", "Decode GB/s = generation tok/s x the model's weight bytes (every matrix is read once per token; for "
               "an untied model this also counts the input embedding table, of which decode reads one row, so it "
-              "overstates Llama-3-8B's by about 6%). % of probe compares it with the bandwidth measured above.", ""]
+              "overstates Llama-3-8B's by about 6%). % of probe compares it with the one-thread probe above; decode runs "
+              "on all the threads given, which together can read faster than one.", ""]
     text = "\n".join(lines)
     with open(a.out, "w") as f:
         f.write(text)
