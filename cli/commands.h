@@ -12,4 +12,7 @@ std::function<int()> register_synth(CLI::App& app);
 std::function<int()> register_crosstalk(CLI::App& app);
 std::function<int()> register_cobblers(CLI::App& app);
 std::function<int()> register_think(CLI::App& app);
+std::function<int()> register_perplexity(CLI::App& app);
+std::function<int()> register_profile(CLI::App& app);
+std::function<int()> register_layers(CLI::App& app);
 }  // namespace strata::cli

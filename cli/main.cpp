@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
     add(strata::cli::register_crosstalk);
     add(strata::cli::register_cobblers);
     add(strata::cli::register_think);
+    add(strata::cli::register_perplexity);
+    add(strata::cli::register_profile);
+    add(strata::cli::register_layers);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -172,6 +172,7 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
         if (c.embed_scale != 1.f)
             for (int i = 0; i < dim; ++i) xr[i] *= c.embed_scale;
     }
+    if (observer_) observer_(0, x, B, pos);
 
     for (const Step& step : plan_.steps) {
         const LayerWeights& L = *step.w;
@@ -215,6 +216,7 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
         matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
         if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
         K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        if (observer_) observer_(step.kv_slot + 1, x, B, pos);  // kv_slot == the step's index
     }
 
     if (which == Logits::None) return;

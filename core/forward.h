@@ -1,6 +1,7 @@
 // The forward pass: a readable loop over the plan's steps (llama2.c's shape), calling the kernel table.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -67,6 +68,12 @@ public:
     int n_threads() const { return n_threads_; }
     const KVCache& kv_cache() const { return kv_; }
 
+    // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
+    // embeddings, step 0's input) and state i + 1 (after step i), x (B, dim) for the tokens at pos..pos+B-1.
+    // Unset, it costs one empty-function test per step.
+    using StateObserver = std::function<void(int state, const float* x, int B, int pos)>;
+    void set_state_observer(StateObserver f) { observer_ = std::move(f); }
+
 private:
     enum class Logits { None, Last, All };
     void eval_batch(const int32_t* tokens, int n, int pos, Logits which, float* logits_out);
@@ -83,6 +90,7 @@ private:
     std::unique_ptr<tbb::task_arena> arena_;
     KVCache kv_;
     RunState s_;
+    StateObserver observer_;
     std::vector<float> rope_factors_;  // (rope_dim/2) Llama 3 frequency factors, or empty
 };
 

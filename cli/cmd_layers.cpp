@@ -1,0 +1,156 @@
+// strata layers: which layers matter (ShortGPT Block Influence, Gromov et al. angular distance), with
+// ready-to-use --layer-spec suggestions for pruning and self-merging; --verify profiles the top ones.
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "cli/commands.h"
+#include "cli/profile.h"
+#include "core/layer_stats.h"
+
+namespace strata::cli {
+
+namespace {
+
+struct Suggestion {
+    std::string kind;  // "prune-angular", "prune-bi", "merge"
+    int n = 0, start = 0;
+    double score = 0;
+    std::string spec;
+};
+
+std::vector<Suggestion> suggest(const LayerStats& st) {
+    const int L = st.n_layers;
+    std::vector<Suggestion> out;
+    for (int n = 1; n <= st.max_block; ++n) {  // drop the block [l, l+n) whose ends are closest in angle
+        const auto& a = st.angular[static_cast<size_t>(n - 1)];
+        const int l = static_cast<int>(std::min_element(a.begin(), a.end()) - a.begin());
+        std::vector<int> keep;
+        for (int i = 0; i < L; ++i)
+            if (i < l || i >= l + n) keep.push_back(i);
+        out.push_back({"prune-angular", n, l, a[static_cast<size_t>(l)], spec_from_layers(keep, L)});
+    }
+    std::vector<int> order(static_cast<size_t>(L));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+        return st.block_influence[static_cast<size_t>(x)] < st.block_influence[static_cast<size_t>(y)];
+    });
+    for (int n = 1; n <= st.max_block; ++n) {  // drop the n least influential layers, wherever they are
+        std::vector<bool> drop(static_cast<size_t>(L), false);
+        double s = 0;
+        for (int i = 0; i < n; ++i) drop[static_cast<size_t>(order[static_cast<size_t>(i)])] = true,
+                                    s += st.block_influence[static_cast<size_t>(order[static_cast<size_t>(i)])];
+        std::vector<int> keep;
+        for (int i = 0; i < L; ++i)
+            if (!drop[static_cast<size_t>(i)]) keep.push_back(i);
+        out.push_back({"prune-bi", n, order[0], s, spec_from_layers(keep, L)});
+    }
+    // Self-merge seams: repeating block [a, a+k) right after itself feeds it x_{a+k}; where that is closest to
+    // x_a, the block sees the kind of input it was trained on. The 3 best (a, k) over every k.
+    std::vector<Suggestion> seams;
+    for (int k = 1; k <= st.max_block; ++k)
+        for (int a = 0; a + k <= L; ++a) {
+            const std::string spec = "0:" + std::to_string(a + k) + "," + std::to_string(a) + ":";
+            seams.push_back({"merge", k, a, st.angular[static_cast<size_t>(k - 1)][static_cast<size_t>(a)], spec});
+        }
+    std::stable_sort(seams.begin(), seams.end(), [](const Suggestion& x, const Suggestion& y) { return x.score < y.score; });
+    for (size_t i = 0; i < std::min<size_t>(3, seams.size()); ++i) out.push_back(seams[i]);
+    return out;
+}
+
+}  // namespace
+
+std::function<int()> register_layers(CLI::App& app) {
+    struct Args {
+        ModelOptions model;
+        std::string text, out_dir;
+        int chunks = 0, max_block = 0;
+        bool verify = false, json = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* sub = app.add_subcommand("layers", "layer importance (Block Influence, angular distance) and spec suggestions");
+    add_model_options(*sub, args->model);
+    args->model.n_ctx = 512;
+    sub->add_option("-f,--file", args->text, "the text to measure over")->required();
+    sub->add_option("-n,--max-block", args->max_block, "largest block size to suggest (default: 4)")
+        ->check(CLI::PositiveNumber);
+    sub->add_option("--chunks", args->chunks, "use at most this many chunks of -c tokens (0: all)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_flag("--verify", args->verify, "run profile on base and the angular-distance pruning suggestions");
+    sub->add_option("-o,--output-dir", args->out_dir, "with --verify: write the profile's CSV, JSON and SVG here");
+    sub->add_flag("--json", args->json, "print the measurements and suggestions as JSON");
+    return [args]() -> int {
+        Args& a = *args;
+        const std::string text = read_text_file(a.text);
+        ModelOptions mo = a.model;
+        if (!mo.layer_spec.empty() || !mo.layer_spec_file.empty())
+            throw std::invalid_argument("layers measures the model's own layers: drop --layer-spec");
+        LoadedModel lm = load_model(mo);
+        const int L = lm.model->config().n_layers;
+        if (L < 2) throw std::invalid_argument("layers needs a model with at least 2 layers");
+        const int K = a.max_block > 0 ? a.max_block : std::min(4, L - 1);
+        PerplexityOptions po;
+        po.n_ctx = mo.n_ctx;
+        po.max_chunks = a.chunks;
+        const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
+        const LayerStats st = analyze_layers(lm.model, tokens, po, K, forward_options(mo));
+        const std::vector<Suggestion> sug = suggest(st);
+        if (a.json) {
+            nlohmann::json j = {{"n_layers", L}, {"tokens", st.tokens}, {"max_block", K},
+                                {"block_influence", st.block_influence}, {"angular", st.angular}};
+            j["suggestions"] = nlohmann::json::array();
+            for (const Suggestion& s : sug)
+                j["suggestions"].push_back({{"kind", s.kind}, {"n", s.n}, {"start", s.start}, {"score", s.score},
+                                            {"spec", s.spec}});
+            std::printf("%s\n", j.dump(1).c_str());
+        } else {
+            std::printf("Block Influence (ShortGPT: 1 - mean cos(layer input, output)) over %lld tokens\n\n",
+                        static_cast<long long>(st.tokens));
+            std::vector<int> order(static_cast<size_t>(L));
+            std::iota(order.begin(), order.end(), 0);
+            std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+                return st.block_influence[static_cast<size_t>(x)] < st.block_influence[static_cast<size_t>(y)];
+            });
+            std::vector<int> rank(static_cast<size_t>(L));
+            for (int i = 0; i < L; ++i) rank[static_cast<size_t>(order[static_cast<size_t>(i)])] = i + 1;
+            double mx = *std::max_element(st.block_influence.begin(), st.block_influence.end());
+            std::printf("| layer | BI | rank (1 = least influential) | |\n|--:|--:|--:|---|\n");
+            for (int l = 0; l < L; ++l) {
+                const double bi = st.block_influence[static_cast<size_t>(l)];
+                std::printf("| %d | %.5f | %d | %s |\n", l, bi, rank[static_cast<size_t>(l)],
+                            std::string(static_cast<size_t>(mx > 0 ? 30 * bi / mx + 0.5 : 0), '#').c_str());
+            }
+            std::printf("\nSuggestions (--layer-spec):\n\n| kind | n | block / layers | score | --layer-spec |\n|---|--:|---|--:|---|\n");
+            for (const Suggestion& s : sug) {
+                std::string what;
+                if (s.kind == "prune-angular")
+                    what = "drop " + std::to_string(s.start) + ".." + std::to_string(s.start + s.n - 1) +
+                           " (angular distance x_" + std::to_string(s.start) + " to x_" + std::to_string(s.start + s.n) + ")";
+                else if (s.kind == "prune-bi")
+                    what = "drop the " + std::to_string(s.n) + " lowest-BI layer(s) (sum of BI)";
+                else
+                    what = "repeat " + std::to_string(s.start) + ".." + std::to_string(s.start + s.n - 1) +
+                           " (seam x_" + std::to_string(s.start + s.n) + " ~ x_" + std::to_string(s.start) + ")";
+                std::printf("| %s | %d | %s | %.5f | `%s` |\n", s.kind.c_str(), s.n, what.c_str(), s.score, s.spec.c_str());
+            }
+        }
+        if (a.verify) {
+            std::vector<std::string> specs;
+            for (const Suggestion& s : sug)
+                if (s.kind == "prune-angular" && std::find(specs.begin(), specs.end(), s.spec) == specs.end())
+                    specs.push_back(s.spec);
+            ProfileOptions pf;
+            pf.ppl = po;
+            pf.fwd = forward_options(mo);
+            std::fflush(stdout);
+            const auto rows = run_profile(lm.model, tokens, specs, pf);
+            std::printf("\n");
+            print_profile_markdown(rows);
+            if (!a.out_dir.empty()) write_profile_files(a.out_dir, *lm.model, rows, pf);
+        }
+        return 0;
+    };
+}
+
+}  // namespace strata::cli

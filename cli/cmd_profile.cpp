@@ -1,0 +1,309 @@
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/profile.h"
+#include "core/sysinfo.h"
+
+namespace strata::cli {
+
+namespace {
+
+// Peak RSS per spec: reset the kernel's high-water mark (clear_refs 5) and drop this process's resident pages
+// of the (read-only) weight mapping, so each spec faults in only the layers it runs. The page cache keeps the
+// file, so this costs page-table work, not disk reads.
+void reset_peak_rss(const Model& m) {
+    for (const auto& mf : m.file().mappings)
+        if (mf->is_mmap()) madvise(const_cast<uint8_t*>(mf->data()), mf->size(), MADV_DONTNEED);
+    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
+class ProgressBar {
+public:
+    ProgressBar(int total, bool enabled) : total_(total), enabled_(enabled), tty_(isatty(2)) {}
+    void update(int done, const std::string& what) {
+        if (!enabled_ || !tty_) return;
+        const int width = 30, fill = total_ ? width * done / total_ : width;
+        std::fprintf(stderr, "\r[%s%s] %3d%% %-60.60s", std::string(static_cast<size_t>(fill), '#').c_str(),
+                     std::string(static_cast<size_t>(width - fill), '.').c_str(), total_ ? 100 * done / total_ : 100,
+                     what.c_str());
+        std::fflush(stderr);
+    }
+    void line(const std::string& s) {  // a finished spec: a line of its own on any stderr
+        if (!enabled_) return;
+        if (tty_) std::fprintf(stderr, "\r%-100s\r", "");
+        std::fprintf(stderr, "%s\n", s.c_str());
+    }
+
+private:
+    int total_;
+    bool enabled_, tty_;
+};
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+}  // namespace
+
+std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens,
+                                    std::vector<std::string> specs, const ProfileOptions& o) {
+    const Model& m = *model;
+    auto is_base = [](const std::string& s) { return s == "base" || s.empty(); };
+    specs.erase(std::remove_if(specs.begin(), specs.end(), is_base), specs.end());
+    specs.insert(specs.begin(), "base");
+    std::vector<Plan> plans;
+    for (const std::string& s : specs) plans.push_back(make_plan(m, s == "base" ? "" : s));  // spec errors first
+    const int n_chunks = perplexity_chunks(m, tokens.size(), o.ppl);
+    ForwardOptions fo = o.fwd;
+    fo.n_ctx = std::max(o.ppl.n_ctx, o.n_gen);
+    fo.max_batch = std::max(fo.max_batch, o.ppl.n_ctx);
+    const int per_spec = n_chunks + 1;
+    ProgressBar bar(static_cast<int>(specs.size()) * per_spec, o.progress);
+    std::vector<ProfileRow> rows;
+    BaseLogits base;
+    base.top_k = 32;
+    for (size_t i = 0; i < specs.size(); ++i) {
+        const Plan& plan = plans[i];
+        ProfileRow r;
+        r.spec = specs[i];
+        r.steps = plan.n_steps();
+        std::vector<int> uses(static_cast<size_t>(m.config().n_layers), 0);
+        r.virtual_params = static_cast<double>(m.n_params_global());
+        for (int l : plan.layers()) {
+            r.virtual_params += static_cast<double>(m.n_params_layer(l));
+            uses[static_cast<size_t>(l)]++;
+        }
+        r.unique_weight_bytes = static_cast<double>(m.weight_bytes_global());
+        for (int l = 0; l < m.config().n_layers; ++l)
+            if (uses[static_cast<size_t>(l)]) r.unique_weight_bytes += static_cast<double>(m.weight_bytes_layer(l));
+        reset_peak_rss(m);
+        {
+            Forward fwd(model, plan, fo);
+            r.kv_bytes = static_cast<double>(fwd.kv_cache().bytes());
+            PerplexityHooks h;
+            if (i == 0) h.save = &base;
+            else h.kl_base = &base;
+            const int done0 = static_cast<int>(i) * per_spec;
+            const std::string label = "spec " + std::to_string(i + 1) + "/" + std::to_string(specs.size()) + " " + r.spec;
+            h.on_chunk = [&](int done, int total, double ppl) {
+                bar.update(done0 + done, label + "  chunk " + std::to_string(done) + "/" + std::to_string(total) +
+                                             "  PPL " + fmt("%.3f", ppl));
+            };
+            bar.update(done0, label);
+            r.ppl = perplexity(fwd, tokens, o.ppl, h);
+            r.prompt_tps = static_cast<double>(r.ppl.tokens_evaluated) / r.ppl.eval_seconds;
+            if (i == 0) {  // the base against itself: KL 0 and full agreement by definition
+                r.ppl.has_kl = true;
+                r.ppl.top1_agree = 1;
+            }
+            if (o.n_gen > 0) {
+                const auto t0 = std::chrono::steady_clock::now();
+                for (int p = 0; p < o.n_gen; ++p)
+                    fwd.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(p) % tokens.size()], 1), p);
+                r.gen_tps = o.n_gen / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            }
+            r.peak_rss_bytes = static_cast<double>(peak_rss_bytes());
+        }
+        r.delta_ppl = rows.empty() ? 0 : r.ppl.ppl - rows[0].ppl.ppl;
+        bar.line("profile: " + r.spec + "  PPL " + fmt("%.4f", r.ppl.ppl) + "  KL " + fmt("%.5f", r.ppl.kl_mean) +
+                 "  top-1 " + fmt("%.1f%%", 100 * r.ppl.top1_agree));
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+void print_profile_markdown(const std::vector<ProfileRow>& rows) {
+    std::printf("| spec | steps | virtual params | unique weights | KV | PPL | ΔPPL | KL vs base | top-1 | pp tok/s | tg tok/s | peak RSS |\n");
+    std::printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (const ProfileRow& r : rows)
+        std::printf("| %s | %d | %s | %s | %s | %.4f ± %.4f | %+.4f | %.5f ± %.5f | %.2f%% | %.1f | %.1f | %s |\n",
+                    r.spec.c_str(), r.steps, human_count(r.virtual_params).c_str(),
+                    human_bytes(r.unique_weight_bytes).c_str(), human_bytes(r.kv_bytes).c_str(), r.ppl.ppl,
+                    r.ppl.ppl_err, r.delta_ppl, r.ppl.kl_mean, r.ppl.kl_err, 100 * r.ppl.top1_agree, r.prompt_tps,
+                    r.gen_tps, human_bytes(r.peak_rss_bytes).c_str());
+}
+
+namespace {
+
+// "Nice" axis ticks covering [lo, hi].
+std::vector<double> ticks(double lo, double hi, int want = 5) {
+    const double span = hi - lo > 0 ? hi - lo : 1;
+    const double raw = span / want, mag = std::pow(10, std::floor(std::log10(raw)));
+    const double step = raw / mag < 1.5 ? mag : raw / mag < 3 ? 2 * mag : raw / mag < 7 ? 5 * mag : 10 * mag;
+    std::vector<double> t;
+    for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) t.push_back(v);
+    return t;
+}
+
+std::string esc(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '<') o += "&lt;";
+        else if (c == '>') o += "&gt;";
+        else if (c == '&') o += "&amp;";
+        else if (c == '"') o += "&quot;";
+        else o += c;
+    }
+    return o;
+}
+
+// One scatter panel: PPL (with its error bar) against x, a label per point, the base in another colour.
+void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox, double oy, double w, double h,
+           const std::string& xlabel, double (*xof)(const ProfileRow&)) {
+    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+    for (const ProfileRow& r : rows) {
+        x0 = std::min(x0, xof(r)), x1 = std::max(x1, xof(r));
+        y0 = std::min(y0, r.ppl.ppl - r.ppl.ppl_err), y1 = std::max(y1, r.ppl.ppl + r.ppl.ppl_err);
+    }
+    const double xp = (x1 - x0) * 0.1 + 1e-9 * std::abs(x1) + 1e-12, yp = (y1 - y0) * 0.1 + 1e-9 * std::abs(y1) + 1e-12;
+    x0 -= xp, x1 += xp, y0 -= yp, y1 += yp;
+    auto X = [&](double v) { return ox + (v - x0) / (x1 - x0) * w; };
+    auto Y = [&](double v) { return oy + h - (v - y0) / (y1 - y0) * h; };
+    s << "<rect x='" << ox << "' y='" << oy << "' width='" << w << "' height='" << h
+      << "' fill='none' stroke='#444'/>\n";
+    for (double t : ticks(x0, x1)) {
+        s << "<line x1='" << X(t) << "' y1='" << oy + h << "' x2='" << X(t) << "' y2='" << oy + h + 5
+          << "' stroke='#444'/><text x='" << X(t) << "' y='" << oy + h + 18 << "' text-anchor='middle'>"
+          << fmt("%g", t) << "</text>\n";
+    }
+    for (double t : ticks(y0, y1)) {
+        s << "<line x1='" << ox - 5 << "' y1='" << Y(t) << "' x2='" << ox << "' y2='" << Y(t)
+          << "' stroke='#444'/><text x='" << ox - 8 << "' y='" << Y(t) + 4 << "' text-anchor='end'>" << fmt("%g", t)
+          << "</text>\n";
+    }
+    s << "<text x='" << ox + w / 2 << "' y='" << oy + h + 38 << "' text-anchor='middle'>" << esc(xlabel) << "</text>\n";
+    s << "<text transform='translate(" << ox - 50 << "," << oy + h / 2
+      << ") rotate(-90)' text-anchor='middle'>perplexity (lower is better)</text>\n";
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const ProfileRow& r = rows[i];
+        const double px = X(xof(r)), py = Y(r.ppl.ppl);
+        const char* colour = i == 0 ? "#d62728" : "#1f77b4";
+        s << "<line x1='" << px << "' y1='" << Y(r.ppl.ppl - r.ppl.ppl_err) << "' x2='" << px << "' y2='"
+          << Y(r.ppl.ppl + r.ppl.ppl_err) << "' stroke='" << colour << "'/>\n";
+        s << "<circle cx='" << px << "' cy='" << py << "' r='4' fill='" << colour << "'><title>" << esc(r.spec)
+          << ": PPL " << fmt("%.4f", r.ppl.ppl) << "</title></circle>\n";
+        s << "<text x='" << px + 7 << "' y='" << py - 6 << "' font-size='11'>" << esc(r.spec) << "</text>\n";
+    }
+}
+
+}  // namespace
+
+std::string profile_svg(const std::vector<ProfileRow>& rows, const std::string& title) {
+    std::ostringstream s;
+    const double W = 960, H = 420;
+    s << "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='" << W
+      << "' height='" << H << "' viewBox='0 0 " << W << " " << H
+      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
+    s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(title) << "</text>\n";
+    if (!rows.empty()) {
+        panel(s, rows, 80, 50, 360, 300, "virtual parameters (millions)",
+              [](const ProfileRow& r) { return r.virtual_params / 1e6; });
+        panel(s, rows, 570, 50, 360, 300, "generation speed (tokens/s)", [](const ProfileRow& r) { return r.gen_tps; });
+    }
+    s << "</svg>\n";
+    return s.str();
+}
+
+void write_profile_files(const std::string& dir, const Model& model, const std::vector<ProfileRow>& rows,
+                         const ProfileOptions& o) {
+    std::filesystem::create_directories(dir);
+    const std::string name = model.config().name.empty() ? model.file().path : model.config().name;
+    auto open = [&](const std::string& f) {
+        std::ofstream out(dir + "/" + f, std::ios::binary);
+        if (!out) throw std::runtime_error("cannot write " + dir + "/" + f);
+        return out;
+    };
+    {
+        std::ofstream csv = open("profile.csv");
+        csv << "spec,steps,virtual_params,unique_weight_bytes,kv_bytes,ppl,ppl_err,delta_ppl,kl,kl_err,top1_agreement,"
+               "prompt_tok_s,gen_tok_s,peak_rss_bytes\n";
+        for (const ProfileRow& r : rows)
+            csv << '"' << r.spec << "\"," << r.steps << ',' << fmt("%.0f", r.virtual_params) << ','
+                << fmt("%.0f", r.unique_weight_bytes) << ',' << fmt("%.0f", r.kv_bytes) << ',' << fmt("%.6f", r.ppl.ppl)
+                << ',' << fmt("%.6f", r.ppl.ppl_err) << ',' << fmt("%.6f", r.delta_ppl) << ','
+                << fmt("%.8f", r.ppl.kl_mean) << ',' << fmt("%.8f", r.ppl.kl_err) << ',' << fmt("%.6f", r.ppl.top1_agree)
+                << ',' << fmt("%.3f", r.prompt_tps) << ',' << fmt("%.3f", r.gen_tps) << ','
+                << fmt("%.0f", r.peak_rss_bytes) << '\n';
+    }
+    {
+        nlohmann::json j;
+        j["model"] = name;
+        j["model_path"] = model.file().path;
+        j["n_ctx"] = o.ppl.n_ctx;
+        j["isa"] = kernels().isa;
+        j["rows"] = nlohmann::json::array();
+        for (const ProfileRow& r : rows)
+            j["rows"].push_back({{"spec", r.spec}, {"steps", r.steps}, {"virtual_params", r.virtual_params},
+                                 {"unique_weight_bytes", r.unique_weight_bytes}, {"kv_bytes", r.kv_bytes},
+                                 {"ppl", r.ppl.ppl}, {"ppl_err", r.ppl.ppl_err}, {"delta_ppl", r.delta_ppl},
+                                 {"kl", r.ppl.kl_mean}, {"kl_err", r.ppl.kl_err}, {"top1_agreement", r.ppl.top1_agree},
+                                 {"prompt_tok_s", r.prompt_tps}, {"gen_tok_s", r.gen_tps},
+                                 {"peak_rss_bytes", r.peak_rss_bytes}, {"tokens_scored", r.ppl.count},
+                                 {"chunks", r.ppl.n_chunks}});
+        open("profile.json") << j.dump(1) << '\n';
+    }
+    open("profile.svg") << profile_svg(rows, name + ": perplexity vs size and speed (n_ctx " +
+                                                 std::to_string(o.ppl.n_ctx) + ")");
+}
+
+std::function<int()> register_profile(CLI::App& app) {
+    struct Args {
+        ModelOptions model;
+        std::string text, out_dir;
+        std::vector<std::string> specs;
+        int chunks = 0, n_gen = 32;
+        bool quiet = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* sub = app.add_subcommand("profile", "quality, size and speed of layer specs over one model mapping");
+    add_model_options(*sub, args->model);
+    args->model.n_ctx = 512;
+    sub->add_option("-f,--file", args->text, "the text to score")->required();
+    sub->add_option("--spec", args->specs, "a layer spec (repeatable; 'base' = all layers, always run first)");
+    sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("-n,--n-gen", args->n_gen, "tokens decoded one by one for the generation speed")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("-o,--output-dir", args->out_dir, "also write profile.csv, profile.json and profile.svg here");
+    sub->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
+    return [args]() -> int {
+        Args& a = *args;
+        const std::string text = read_text_file(a.text);
+        ModelOptions mo = a.model;
+        std::vector<std::string> specs = a.specs;
+        if (!mo.layer_spec.empty()) specs.push_back(mo.layer_spec);
+        mo.layer_spec.clear();
+        LoadedModel lm = load_model(mo);
+        ProfileOptions po;
+        po.ppl.n_ctx = mo.n_ctx;
+        po.ppl.max_chunks = a.chunks;
+        po.fwd = forward_options(mo);
+        po.n_gen = a.n_gen;
+        po.progress = !a.quiet;
+        const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
+        const auto rows = run_profile(lm.model, tokens, specs, po);
+        print_profile_markdown(rows);
+        if (!a.out_dir.empty()) {
+            write_profile_files(a.out_dir, *lm.model, rows, po);
+            std::fprintf(stderr, "wrote %s/profile.{csv,json,svg}\n", a.out_dir.c_str());
+        }
+        return 0;
+    };
+}
+
+}  // namespace strata::cli
