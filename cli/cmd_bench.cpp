@@ -9,7 +9,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/generate.h"
+#include "core/speculative.h"
 #include "core/synth.h"
+#include "core/tokenizer.h"
 
 namespace strata::cli {
 
@@ -22,6 +25,8 @@ struct BenchArgs {
     int n_gen = 128;
     int reps = 3;
     std::string output = "md";
+    std::vector<std::string> draft_specs;  // self-speculative decoding drafts to compare with plain greedy decoding
+    int draft_max = 4;
 };
 
 struct Row {
@@ -29,6 +34,7 @@ struct Row {
     int steps = 0;
     double virtual_params = 0, unique_bytes = 0;
     double median = 0, stddev = 0;  // tok/s
+    double acceptance = -1;         // speculative rows: drafted tokens the target kept
 };
 
 double median(std::vector<double> v) {
@@ -55,6 +61,9 @@ std::function<int()> register_bench(CLI::App& app) {
     sub->add_option("-n,--n-gen", args->n_gen, "generated tokens for the tg test (0: skip)");
     sub->add_option("-r,--repetitions", args->reps, "repetitions; the median is reported")->check(CLI::PositiveNumber);
     sub->add_option("-o,--output", args->output, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
+    sub->add_option("--draft-spec,--draft_spec", args->draft_specs,
+                    "also decode greedily with this draft plan (self-speculative; repeatable) next to plain greedy decoding");
+    sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
     return [args]() -> int {
         BenchArgs& a = *args;
         std::vector<std::string> specs = a.specs;
@@ -108,6 +117,51 @@ std::function<int()> register_bench(CLI::App& app) {
             };
             if (a.n_prompt > 0) run("pp" + std::to_string(a.n_prompt), a.n_prompt, true);
             if (a.n_gen > 0) run("tg" + std::to_string(a.n_gen), a.n_gen, false);
+            if (a.n_gen > 0 && !a.draft_specs.empty()) {
+                // Real greedy generation (speculation needs the model's own tokens): plain, then each draft.
+                std::vector<int32_t> prompt = m.tokenizer().encode("The history of the", true, false);
+                if (prompt.empty()) prompt.push_back(m.tokenizer().bos_id());
+                GenerateOptions go;
+                go.max_new_tokens = a.n_gen;
+                go.stop_at_eog = false;
+                SamplerParams greedy;
+                greedy.temperature = 0;
+                auto greedy_row = [&](const std::string& test, const std::function<GenerationStats(SpeculativeStats*)>& gen) {
+                    std::vector<double> tps, acc;
+                    for (int r = -1; r < a.reps; ++r) {
+                        SpeculativeStats ss;
+                        const GenerationStats st = gen(&ss);
+                        if (r >= 0) {
+                            tps.push_back(st.generate_tps());
+                            acc.push_back(ss.acceptance_rate());
+                        }
+                    }
+                    Row row = base;
+                    row.test = test;
+                    row.median = median(tps);
+                    row.stddev = stddev(tps);
+                    if (test.find("draft") != std::string::npos) row.acceptance = median(acc);
+                    rows.push_back(row);
+                };
+                greedy_row("tg" + std::to_string(a.n_gen) + " greedy", [&](SpeculativeStats*) {
+                    Sampler s(greedy);
+                    GenerationStats st;
+                    int pos = 0;
+                    generate(fwd, s, prompt, pos, go, nullptr, &st);
+                    return st;
+                });
+                for (const std::string& draft : a.draft_specs) {
+                    SpeculativeOptions so;
+                    so.draft_max = a.draft_max;
+                    SpeculativeDecoder dec(lm.model, plan, make_plan(m, draft), forward_options(mo), so);
+                    greedy_row("tg" + std::to_string(a.n_gen) + " greedy, draft " + draft, [&](SpeculativeStats* ss) {
+                        Sampler s(greedy);
+                        GenerationStats st;
+                        dec.generate(prompt, s, go, nullptr, &st, ss);
+                        return st;
+                    });
+                }
+            }
         }
         const int threads = a.model.n_threads > 0 ? a.model.n_threads : 0;
         if (a.output == "json") {
@@ -116,20 +170,25 @@ std::function<int()> register_bench(CLI::App& app) {
                 j.push_back({{"model", m.file().path}, {"spec", r.spec}, {"steps", r.steps}, {"test", r.test},
                              {"virtual_params", r.virtual_params}, {"unique_weight_bytes", r.unique_bytes},
                              {"tokens_per_second", r.median}, {"stddev", r.stddev}, {"isa", kernels().isa},
+                             {"draft_acceptance", r.acceptance < 0 ? nlohmann::json() : nlohmann::json(r.acceptance)},
                              {"threads", threads}, {"repetitions", a.reps}});
             std::printf("%s\n", j.dump(1).c_str());
         } else if (a.output == "csv") {
-            std::printf("model,spec,steps,virtual_params,unique_weight_bytes,test,tokens_per_second,stddev,isa\n");
+            std::printf("model,spec,steps,virtual_params,unique_weight_bytes,test,tokens_per_second,stddev,isa,draft_acceptance\n");
             for (const Row& r : rows)
-                std::printf("\"%s\",\"%s\",%d,%.0f,%.0f,%s,%.3f,%.3f,%s\n", m.config().name.c_str(), r.spec.c_str(), r.steps,
-                            r.virtual_params, r.unique_bytes, r.test.c_str(), r.median, r.stddev, kernels().isa);
+                std::printf("\"%s\",\"%s\",%d,%.0f,%.0f,\"%s\",%.3f,%.3f,%s,%s\n", m.config().name.c_str(), r.spec.c_str(),
+                            r.steps, r.virtual_params, r.unique_bytes, r.test.c_str(), r.median, r.stddev, kernels().isa,
+                            r.acceptance < 0 ? "" : std::to_string(r.acceptance).c_str());
         } else {
-            std::printf("| model | spec | steps | params | weights | isa | test | t/s |\n");
-            std::printf("|---|---|--:|--:|--:|---|---|--:|\n");
-            for (const Row& r : rows)
-                std::printf("| %s | %s | %d | %s | %s | %s | %s | %.2f ± %.2f |\n", m.config().name.c_str(), r.spec.c_str(),
-                            r.steps, human_count(r.virtual_params).c_str(), human_bytes(r.unique_bytes).c_str(),
-                            kernels().isa, r.test.c_str(), r.median, r.stddev);
+            std::printf("| model | spec | steps | params | weights | isa | test | t/s | draft acceptance |\n");
+            std::printf("|---|---|--:|--:|--:|---|---|--:|--:|\n");
+            for (const Row& r : rows) {
+                char acc[32] = "";
+                if (r.acceptance >= 0) std::snprintf(acc, sizeof acc, "%.0f%%", 100 * r.acceptance);
+                std::printf("| %s | %s | %d | %s | %s | %s | %s | %.2f ± %.2f | %s |\n", m.config().name.c_str(),
+                            r.spec.c_str(), r.steps, human_count(r.virtual_params).c_str(),
+                            human_bytes(r.unique_bytes).c_str(), kernels().isa, r.test.c_str(), r.median, r.stddev, acc);
+            }
         }
         return 0;
     };

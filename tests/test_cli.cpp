@@ -1,5 +1,6 @@
 // The strata command end to end: run, show, layer specs from the command line, and memory of a self-merge.
 #include <regex>
+#include <set>
 
 #include "test_util.h"
 
@@ -98,4 +99,24 @@ TEST(Cli, ShowFlagAndMergekitFile) {
     EXPECT_NE(both.exit_code, 0);
     CliResult pruned = run_cli("show -m " + shared_model("stories260K.gguf") + " --layer_spec 0,2,4");
     EXPECT_NE(pruned.out.find("dropped:       1, 3"), std::string::npos) << pruned.out;
+}
+
+TEST(Cli, BenchComparesSpecsAndSelfSpeculation) {
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    CliResult r = run_cli("bench -m " + shared_model("stories260K.gguf") +
+                          " -p 16 -n 16 -r 1 -t 1 --spec base --spec 0:3,1:5 --draft-spec 0,2,4 -o json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json rows = nlohmann::json::parse(r.out);
+    std::set<std::string> tests;
+    for (const auto& row : rows) {
+        tests.insert(row["spec"].get<std::string>() + "|" + row["test"].get<std::string>());
+        EXPECT_GT(row["tokens_per_second"].get<double>(), 0);
+        if (row["test"].get<std::string>().find("draft") != std::string::npos)
+            EXPECT_TRUE(row["draft_acceptance"].is_number());
+    }
+    for (const char* want : {"base|pp16", "base|tg16", "base|tg16 greedy", "base|tg16 greedy, draft 0,2,4",
+                             "0:3,1:5|pp16", "0:3,1:5|tg16"})
+        EXPECT_TRUE(tests.count(want)) << want;
+    for (const auto& row : rows)
+        if (row["spec"] == "0:3,1:5") EXPECT_EQ(row["steps"], 7);
 }
