@@ -208,23 +208,27 @@ def greedy(m: Model, cp, prompt_ids: list[int], n_gen: int, n_top_pos: int, k: i
 # --------------------------------------------------------------------------- prompts
 CHAT = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 
-GREEDY_PROMPTS = [
-    # (name, text, parse_special)
-    ("capital_france", "The capital of France is", False),
-    ("fibonacci", "def fibonacci(n):", False),
-    ("once_upon", "Once upon a time", False),
-    ("chat_planets", CHAT.format("What are the three largest planets in the solar system?"), True),
-    ("number_list", "1, 2, 3, 4, 5, 6, 7,", False),
-    ("recipe", "Here is a simple recipe for pancakes:\n\nIngredients:\n-", False),
-    ("json", '{"name": "Alice", "age": 30, "city":', False),
-    ("history", "In 1969, Neil Armstrong became the first person to", False),
-    ("translate", "English: Hello, how are you?\nFrench:", False),
-    ("cpp_code", "#include <iostream>\n\nint main() {\n    std::cout <<", False),
-    ("chat_haiku", CHAT.format("Write a haiku about the ocean."), True),
-    ("leading_space", " The quick brown fox", False),
-    ("single_token", "Hello", False),
-    ("unicode", "Café, naïve, résumé — these words come from", False),
-]
+def greedy_prompts(chat: str, tail: list) -> list:
+    """The greedy prompts both models share (chat ones in the model's own format), then model-specific ones.
+    (name, text, parse_special)."""
+    return [
+        ("capital_france", "The capital of France is", False),
+        ("fibonacci", "def fibonacci(n):", False),
+        ("once_upon", "Once upon a time", False),
+        ("chat_planets", chat.format("What are the three largest planets in the solar system?"), True),
+        ("number_list", "1, 2, 3, 4, 5, 6, 7,", False),
+        ("recipe", "Here is a simple recipe for pancakes:\n\nIngredients:\n-", False),
+        ("json", '{"name": "Alice", "age": 30, "city":', False),
+        ("history", "In 1969, Neil Armstrong became the first person to", False),
+        ("translate", "English: Hello, how are you?\nFrench:", False),
+        ("cpp_code", "#include <iostream>\n\nint main() {\n    std::cout <<", False),
+        ("chat_haiku", chat.format("Write a haiku about the ocean."), True),
+        ("leading_space", " The quick brown fox", False),
+    ] + tail
+
+
+UNICODE_PROMPT = ("unicode", "Café, naïve, résumé — these words come from", False)
+GREEDY_PROMPTS = greedy_prompts(CHAT, [("single_token", "Hello", False), UNICODE_PROMPT])
 
 
 # --------------------------------------------------------------------------- tokenizer strings
@@ -334,23 +338,8 @@ def gpt2_vocab_strings(path: str) -> list[str]:
 # --------------------------------------------------------------------------- Gemma 3
 GEMMA_CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
 
-GEMMA3_GREEDY_PROMPTS = [
-    # (name, text, parse_special); BOS is added as the model's add_bos says (Gemma: yes)
-    ("capital_france", "The capital of France is", False),
-    ("fibonacci", "def fibonacci(n):", False),
-    ("once_upon", "Once upon a time", False),
-    ("chat_planets", GEMMA_CHAT.format("What are the three largest planets in the solar system?"), True),
-    ("number_list", "1, 2, 3, 4, 5, 6, 7,", False),
-    ("recipe", "Here is a simple recipe for pancakes:\n\nIngredients:\n-", False),
-    ("json", '{"name": "Alice", "age": 30, "city":', False),
-    ("history", "In 1969, Neil Armstrong became the first person to", False),
-    ("translate", "English: Hello, how are you?\nFrench:", False),
-    ("cpp_code", "#include <iostream>\n\nint main() {\n    std::cout <<", False),
-    ("chat_haiku", GEMMA_CHAT.format("Write a haiku about the ocean."), True),
-    ("leading_space", " The quick brown fox", False),
-    ("unicode", "Café, naïve, résumé — these words come from", False),
-    ("multilingual", "日本の首都は東京です。한국의 수도는", False),
-]
+# BOS is added as the model's add_bos says (Gemma: yes)
+GEMMA3_GREEDY_PROMPTS = greedy_prompts(GEMMA_CHAT, [UNICODE_PROMPT, ("multilingual", "日本の首都は東京です。한국의 수도는", False)])
 
 
 def gemma3_extra_strings() -> list[str]:
