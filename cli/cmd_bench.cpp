@@ -85,15 +85,9 @@ std::function<int()> register_bench(CLI::App& app) {
             Row base;
             base.spec = spec;
             base.steps = plan.n_steps();
-            base.virtual_params = static_cast<double>(m.n_params_global());
-            std::vector<int> uses(static_cast<size_t>(m.config().n_layers), 0);
-            for (int l : plan.layers()) {
-                base.virtual_params += static_cast<double>(m.n_params_layer(l));
-                uses[static_cast<size_t>(l)]++;
-            }
-            base.unique_bytes = static_cast<double>(m.weight_bytes_global());
-            for (int l = 0; l < m.config().n_layers; ++l)
-                if (uses[static_cast<size_t>(l)]) base.unique_bytes += static_cast<double>(m.weight_bytes_layer(l));
+            const PlanCost cost = plan_cost(m, plan);
+            base.virtual_params = static_cast<double>(cost.virtual_params);
+            base.unique_bytes = static_cast<double>(cost.unique_weight_bytes);
             using clock = std::chrono::steady_clock;
             auto run = [&](const std::string& test, int n, bool batched) {
                 std::vector<double> tps;

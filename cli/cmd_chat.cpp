@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "cli/chat_io.h"
 #include "cli/commands.h"
@@ -137,19 +136,15 @@ void ChatUi::banner() const {
     const Model& m = s_.model();
     const ModelConfig& c = m.config();
     const Plan& plan = s_.forward().plan();
-    int64_t virt = m.n_params_global(), unique = m.n_params_global();
-    std::set<int> used;
-    for (const Step& st : plan.steps) {
-        virt += m.n_params_layer(st.file_layer);
-        if (used.insert(st.file_layer).second) unique += m.n_params_layer(st.file_layer);
-    }
+    const PlanCost cost = plan_cost(m, plan);
+    const double virt = static_cast<double>(cost.virtual_params), unique = static_cast<double>(cost.unique_params);
     std::string params;
     if (plan.spec.empty()) {
-        params = human_count(static_cast<double>(virt)) + " parameters";
+        params = human_count(virt) + " parameters";
     } else {
         params = "layer spec " + plan.spec + " (" + std::to_string(plan.n_steps()) + " steps over " +
-                 std::to_string(c.n_layers) + " file layers): " + human_count(static_cast<double>(virt)) +
-                 " virtual parameters, " + human_count(static_cast<double>(unique)) + " unique";
+                 std::to_string(c.n_layers) + " file layers): " + human_count(virt) +
+                 " virtual parameters, " + human_count(unique) + " unique";
     }
     const ChatTemplate& ct = s_.chat_template();
     note("strata chat: " + (c.name.empty() ? std::string("(unnamed model)") : c.name) + " (" + c.arch_name +

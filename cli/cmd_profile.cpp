@@ -82,15 +82,9 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
         ProfileRow r;
         r.spec = specs[i];
         r.steps = plan.n_steps();
-        std::vector<int> uses(static_cast<size_t>(m.config().n_layers), 0);
-        r.virtual_params = static_cast<double>(m.n_params_global());
-        for (int l : plan.layers()) {
-            r.virtual_params += static_cast<double>(m.n_params_layer(l));
-            uses[static_cast<size_t>(l)]++;
-        }
-        r.unique_weight_bytes = static_cast<double>(m.weight_bytes_global());
-        for (int l = 0; l < m.config().n_layers; ++l)
-            if (uses[static_cast<size_t>(l)]) r.unique_weight_bytes += static_cast<double>(m.weight_bytes_layer(l));
+        const PlanCost cost = plan_cost(m, plan);
+        r.virtual_params = static_cast<double>(cost.virtual_params);
+        r.unique_weight_bytes = static_cast<double>(cost.unique_weight_bytes);
         reset_peak_rss(m);
         {
             Forward fwd(model, plan, fo);

@@ -82,18 +82,11 @@ std::string human_bytes(double n) {
 void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
     const ModelConfig& c = m.config();
     const std::vector<int> layers = plan.layers();
-    std::vector<int> uses(static_cast<size_t>(c.n_layers), 0);
-    for (int l : layers) uses[static_cast<size_t>(l)]++;
-    int64_t virt = m.n_params_global();
-    size_t unique_bytes = m.weight_bytes_global();
-    for (int l : layers) virt += m.n_params_layer(l);
-    for (int l = 0; l < c.n_layers; ++l)
-        if (uses[static_cast<size_t>(l)] > 0) unique_bytes += m.weight_bytes_layer(l);
-    std::vector<int> repeated, dropped;
-    for (int l = 0; l < c.n_layers; ++l) {
-        if (uses[static_cast<size_t>(l)] > 1) repeated.push_back(l);
-        if (uses[static_cast<size_t>(l)] == 0) dropped.push_back(l);
-    }
+    const PlanCost cost = plan_cost(m, plan);
+    const int64_t virt = cost.virtual_params;
+    const size_t unique_bytes = cost.unique_weight_bytes;
+    const std::vector<int>& repeated = cost.repeated;
+    const std::vector<int>& dropped = cost.dropped;
     const size_t kv_per_token = 2ull * layers.size() * c.kv_dim() * sizeof(float);
     std::printf("plan:          %s\n", plan.spec.empty() ? "(all layers)" : plan.spec.c_str());
     std::printf("layers:        %s\n", compact_layer_list(layers).c_str());

@@ -122,6 +122,28 @@ Plan make_plan(const Model& model, std::string_view spec) {
     return make_plan(model, parse_layer_spec(spec, n), std::string(spec));
 }
 
+PlanCost plan_cost(const Model& m, const Plan& plan) {
+    const int n = m.config().n_layers;
+    std::vector<int> uses(static_cast<size_t>(n), 0);
+    PlanCost c;
+    c.virtual_params = c.unique_params = m.n_params_global();
+    c.unique_weight_bytes = m.weight_bytes_global();
+    for (const Step& s : plan.steps) {
+        c.virtual_params += m.n_params_layer(s.file_layer);
+        uses.at(static_cast<size_t>(s.file_layer))++;
+    }
+    for (int l = 0; l < n; ++l) {
+        const int u = uses[static_cast<size_t>(l)];
+        if (u > 0) {
+            c.unique_params += m.n_params_layer(l);
+            c.unique_weight_bytes += m.weight_bytes_layer(l);
+        }
+        if (u > 1) c.repeated.push_back(l);
+        if (u == 0) c.dropped.push_back(l);
+    }
+    return c;
+}
+
 std::string compact_layer_list(const std::vector<int>& layers) {
     std::string out;
     size_t i = 0;

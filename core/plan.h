@@ -35,6 +35,16 @@ std::vector<int> parse_layer_spec(std::string_view spec, int n_layers);
 Plan make_plan(const Model& model, std::string_view spec = "");
 Plan make_plan(const Model& model, const std::vector<int>& layers, std::string spec);
 
+// What a plan costs (DESIGN.md rule 4): the parameters its steps execute, and the weights memory holds.
+struct PlanCost {
+    int64_t virtual_params = 0;      // global tensors + every step's layer, repeats counted each time
+    int64_t unique_params = 0;       // global tensors + each file layer the plan uses, once
+    size_t unique_weight_bytes = 0;  // the bytes of those
+    std::vector<int> repeated;       // file layers run by more than one step
+    std::vector<int> dropped;        // file layers no step runs
+};
+PlanCost plan_cost(const Model& model, const Plan& plan);
+
 // "0-7, 4-11, 8-15": runs of consecutive ascending (or descending) layers collapsed.
 std::string compact_layer_list(const std::vector<int>& layers);
 

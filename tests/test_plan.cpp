@@ -120,3 +120,24 @@ TEST(Mergekit, RejectsWhatASpecCannotExpress) {
     EXPECT_NE(err("dtype: float16\n").find("no 'slices:'"), std::string::npos);
     EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, x]\n").find("'x'"), std::string::npos);
 }
+
+#include "core/model.h"
+#include "test_util.h"
+
+// Counts come from the plan: repeated layers add virtual parameters, never unique bytes.
+TEST(PlanCost, VirtualVersusUnique) {
+    STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf"));
+    auto m = Model::load(strata::test::shared_model("stories260K.gguf"));
+    const PlanCost all = plan_cost(*m, make_plan(*m));
+    EXPECT_EQ(all.virtual_params, all.unique_params);
+    EXPECT_EQ(all.unique_weight_bytes, m->weight_bytes_global() + 5 * m->weight_bytes_layer(0));
+    EXPECT_TRUE(all.repeated.empty() && all.dropped.empty());
+    const PlanCost merged = plan_cost(*m, make_plan(*m, "0:3,1:5"));
+    EXPECT_EQ(merged.virtual_params, all.virtual_params + 2 * m->n_params_layer(1));
+    EXPECT_EQ(merged.unique_weight_bytes, all.unique_weight_bytes);
+    EXPECT_EQ(merged.repeated, (std::vector<int>{1, 2}));
+    const PlanCost pruned = plan_cost(*m, make_plan(*m, "0,2,4"));
+    EXPECT_EQ(pruned.dropped, (std::vector<int>{1, 3}));
+    EXPECT_EQ(pruned.unique_params, pruned.virtual_params);
+    EXPECT_LT(pruned.unique_weight_bytes, all.unique_weight_bytes);
+}
