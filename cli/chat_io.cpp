@@ -1,6 +1,7 @@
 #include "cli/chat_io.h"
 
 #include <histedit.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <cwchar>
 #include <filesystem>
+
+#include "core/session.h"
 
 namespace strata::cli {
 
@@ -270,6 +273,43 @@ int sanitize_utf8(std::string& s) {
     }
     s = std::move(out);
     return replaced;
+}
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+std::atomic<Session*> g_generating{nullptr};
+
+extern "C" void strata_on_sigint(int) {
+    g_interrupted.store(true);
+    if (Session* s = g_generating.load()) s->abort();
+}
+
+// While waiting for input, Ctrl-C must interrupt the read (no SA_RESTART); while generating, it only raises
+// the abort flag and every system call carries on.
+void set_sigint(bool restart_syscalls) {
+    struct sigaction sa {};
+    sa.sa_handler = strata_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = restart_syscalls ? SA_RESTART : 0;
+    sigaction(SIGINT, &sa, nullptr);
+}
+
+}  // namespace
+
+void Interrupts::on_input() {
+    set_sigint(/*restart_syscalls=*/false);
+}
+void Interrupts::generating(Session* s) {
+    if (s) set_sigint(/*restart_syscalls=*/true);
+    g_generating.store(s);
+}
+bool Interrupts::raised() { return g_interrupted.load(); }
+void Interrupts::clear() { g_interrupted.store(false); }
+const std::atomic<bool>* Interrupts::flag() { return &g_interrupted; }
+void Interrupts::restore() {
+    g_generating.store(nullptr);
+    signal(SIGINT, SIG_DFL);
 }
 
 }  // namespace strata::cli

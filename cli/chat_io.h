@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+namespace strata {
+class Session;
+}
+
 namespace strata::cli {
 
 enum class ReadStatus {
@@ -44,5 +48,16 @@ std::string unescape_c(std::string_view s);
 // Replaces each invalid UTF-8 sequence (stray or truncated bytes, overlong forms, surrogates, > U+10FFFF) by
 // U+FFFD; returns how many were replaced.
 int sanitize_utf8(std::string& s);
+
+// Ctrl-C: while a session generates, stops that generation; while waiting for input, interrupts the read.
+// The one place strata keeps global mutable state: a signal handler can reach nothing else.
+struct Interrupts {
+    static void on_input();                // before reading a line
+    static void generating(Session* s);    // before a generation (nullptr after it)
+    static bool raised();                  // Ctrl-C seen since the last clear()
+    static void clear();
+    static const std::atomic<bool>* flag();
+    static void restore();                 // the default handler again
+};
 
 }  // namespace strata::cli

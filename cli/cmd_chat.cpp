@@ -2,7 +2,6 @@
 // On a terminal: libedit line editing and history, colours, Ctrl-C to stop a reply. Otherwise (pipes, files,
 // tests): plain lines in, the replies on stdout, everything else (banner, notices, timings) on stderr.
 #include <langinfo.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,24 +37,6 @@ struct ChatArgs {
     int max_new_tokens = 512;
 };
 
-// A signal handler can reach nothing but globals: the one place strata keeps global mutable state.
-std::atomic<bool> g_interrupted{false};
-std::atomic<Session*> g_generating{nullptr};
-
-extern "C" void on_sigint(int) {
-    g_interrupted.store(true);
-    if (Session* s = g_generating.load()) s->abort();
-}
-
-// While waiting for input, Ctrl-C must interrupt the read (no SA_RESTART); while generating, it only raises
-// the abort flag and every system call carries on.
-void set_sigint(bool restart_syscalls) {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = restart_syscalls ? SA_RESTART : 0;
-    sigaction(SIGINT, &sa, nullptr);
-}
 
 const char* kHelp =
     "commands:\n"
@@ -164,9 +145,8 @@ void ChatUi::banner() const {
 
 void ChatUi::turn(const char* kind, const std::string& input,
                   const std::function<TurnResult(const PieceCallback&)>& fn) {
-    set_sigint(/*restart_syscalls=*/true);
-    g_interrupted.store(false);
-    g_generating.store(&s_);
+    Interrupts::clear();
+    Interrupts::generating(&s_);
     if (color_) std::fputs("\033[36m", stdout);
     TurnResult r;
     try {
@@ -175,13 +155,13 @@ void ChatUi::turn(const char* kind, const std::string& input,
             std::fflush(stdout);
         });
     } catch (const std::exception& e) {
-        g_generating.store(nullptr);
+        Interrupts::generating(nullptr);
         if (color_) std::fputs("\033[0m", stdout);
         note(std::string("error: ") + e.what());
         log_.write({{"event", "error"}, {"kind", kind}, {"input", input}, {"message", e.what()}});
         return;
     }
-    g_generating.store(nullptr);
+    Interrupts::generating(nullptr);
     if (color_) std::fputs("\033[0m", stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
@@ -280,7 +260,7 @@ bool ChatUi::command(const std::string& line) {
 
 ReadResult ChatUi::read_message(LineReader& reader) {
     ReadResult first = reader.read(false);
-    if (first.status != ReadStatus::Line || g_interrupted.load()) return first;
+    if (first.status != ReadStatus::Line || Interrupts::raised()) return first;
     if (!first.line.empty() && first.line[0] == '/' && first.line.rfind("//", 0) != 0)
         return first;  // command
     ReadResult msg = first;
@@ -288,7 +268,7 @@ ReadResult ChatUi::read_message(LineReader& reader) {
         if (first.line == ".") return msg.line.clear(), msg;
         for (;;) {
             ReadResult next = reader.read(true);
-            if (next.status == ReadStatus::Interrupted || g_interrupted.load()) return next;
+            if (next.status == ReadStatus::Interrupted || Interrupts::raised()) return next;
             if (next.status == ReadStatus::Eof || next.line == ".") break;
             msg.line += "\n" + next.line;
         }
@@ -297,7 +277,7 @@ ReadResult ChatUi::read_message(LineReader& reader) {
     while (!msg.line.empty() && msg.line.back() == '\\') {
         msg.line.back() = '\n';
         ReadResult next = reader.read(true);
-        if (next.status == ReadStatus::Interrupted || g_interrupted.load()) return next;
+        if (next.status == ReadStatus::Interrupted || Interrupts::raised()) return next;
         if (next.status == ReadStatus::Eof) break;
         msg.line += next.line;
     }
@@ -307,7 +287,7 @@ ReadResult ChatUi::read_message(LineReader& reader) {
 int ChatUi::run() {
     banner();
     std::unique_ptr<LineReader> reader =
-        interactive_ ? make_editline_reader("strata", color_, default_history_path(), &g_interrupted)
+        interactive_ ? make_editline_reader("strata", color_, default_history_path(), Interrupts::flag())
                      : make_plain_reader();
     if (!a_.prompt.empty()) {
         if (a_.reversed_role) {
@@ -321,10 +301,10 @@ int ChatUi::run() {
         }
     }
     for (;;) {
-        set_sigint(/*restart_syscalls=*/false);
-        g_interrupted.store(false);
+        Interrupts::on_input();
+        Interrupts::clear();
         ReadResult r = read_message(*reader);
-        if (r.status == ReadStatus::Interrupted || g_interrupted.load()) {
+        if (r.status == ReadStatus::Interrupted || Interrupts::raised()) {
             if (interactive_) std::fputs("\n", stdout);
             // Ctrl-C at an empty prompt quits; over typed text it discards the text, as shells do.
             if (interactive_ && r.line.find_first_not_of(" \t") != std::string::npos) continue;
@@ -403,7 +383,7 @@ std::function<int()> register_chat(CLI::App& app) {
         if (interactive) use_utf8_ctype();
         ChatUi ui(a, session, interactive, color);
         const int rc = ui.run();
-        signal(SIGINT, SIG_DFL);
+        Interrupts::restore();
         return rc;
     };
 }

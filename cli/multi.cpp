@@ -1,6 +1,5 @@
 #include "cli/multi.h"
 
-#include <signal.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -36,21 +35,6 @@ const KeyInfo kKeys[] = {
     {"ctx-overflow", "when the context is full: shift, restart or error"},
 };
 
-std::atomic<bool> g_interrupted{false};
-std::atomic<Session*> g_generating{nullptr};
-
-extern "C" void multi_on_sigint(int) {
-    g_interrupted.store(true);
-    if (Session* s = g_generating.load()) s->abort();
-}
-
-void set_sigint(bool restart_syscalls) {
-    struct sigaction sa {};
-    sa.sa_handler = multi_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = restart_syscalls ? SA_RESTART : 0;
-    sigaction(SIGINT, &sa, nullptr);
-}
 
 template <class T>
 T parse_number(const std::string& key, const std::string& v) {
@@ -175,20 +159,6 @@ std::unique_ptr<Session> open_session(ModelRegistry& registry, const ModelSpec& 
     }
 }
 
-void Interrupts::on_input() {
-    set_sigint(/*restart_syscalls=*/false);
-}
-void Interrupts::generating(Session* s) {
-    if (s) set_sigint(/*restart_syscalls=*/true);
-    g_generating.store(s);
-}
-bool Interrupts::raised() { return g_interrupted.load(); }
-void Interrupts::clear() { g_interrupted.store(false); }
-const std::atomic<bool>* Interrupts::flag() { return &g_interrupted; }
-void Interrupts::restore() {
-    g_generating.store(nullptr);
-    signal(SIGINT, SIG_DFL);
-}
 
 Output::Output(bool color, const std::string& transcript_path) : color_(color) {
     if (transcript_path.empty()) return;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/chat_io.h"
 #include "core/registry.h"
 #include "core/session.h"
 
@@ -48,15 +49,6 @@ struct ModelSpec {
 // a message naming the model ("cannot load model B (path): ...").
 std::unique_ptr<Session> open_session(ModelRegistry& registry, const ModelSpec& spec, const Settings& shared);
 
-// Ctrl-C: while a session generates, stops that generation; while waiting for input, interrupts the read.
-struct Interrupts {
-    static void on_input();                // before reading a line
-    static void generating(Session* s);    // before a generation (nullptr after it)
-    static bool raised();                  // Ctrl-C seen since the last clear()
-    static void clear();
-    static const std::atomic<bool>* flag();
-    static void restore();                 // the default handler again
-};
 
 class Output {
   public:
