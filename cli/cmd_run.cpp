@@ -22,9 +22,7 @@ struct RunArgs {
     bool ignore_eos = false;
     bool no_display_prompt = false;
     bool print_ids = false;
-    std::string draft_spec;  // self-speculative decoding: the pruned plan that drafts
-    int draft_max = 4;
-    bool draft_fixed = false;
+    DraftOptions draft;  // self-speculative decoding: the pruned plan that drafts
 };
 }  // namespace
 
@@ -39,10 +37,7 @@ std::function<int()> register_run(CLI::App& app) {
     sub->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-generation tokens");
     sub->add_flag("--no-display-prompt", args->no_display_prompt, "print only the continuation");
     sub->add_flag("--print-ids", args->print_ids, "also print the generated token ids on stderr");
-    sub->add_option("--draft-spec,--draft_spec", args->draft_spec,
-                    "self-speculative decoding: a layer spec of the same model that drafts tokens (e.g. 0:10,10:20:2,20:)");
-    sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
-    sub->add_flag("--draft-fixed", args->draft_fixed, "always draft --draft-max tokens (no adaptation)");
+    add_draft_options(*sub, args->draft);
     return [args]() -> int {
         RunArgs& a = *args;
         if (!a.prompt_file.empty()) {
@@ -76,13 +71,14 @@ std::function<int()> register_run(CLI::App& app) {
         std::unique_ptr<Forward> fwd;
         std::unique_ptr<SpeculativeDecoder> spec;
         SpeculativeStats ss;
-        if (a.draft_spec.empty()) {
+        if (a.draft.spec.empty()) {
             fwd = std::make_unique<Forward>(lm.model, std::move(lm.plan), forward_options(a.model));
         } else {
             SpeculativeOptions so;
-            so.draft_max = a.draft_max;
-            so.adaptive = !a.draft_fixed;
-            spec = std::make_unique<SpeculativeDecoder>(lm.model, std::move(lm.plan), make_plan(*lm.model, a.draft_spec),
+            so.draft_max = a.draft.draft_max;
+            so.adaptive = !a.draft.fixed;
+            Plan draft = make_draft_plan(lm.model, a.draft.spec, so.draft_max, forward_options(a.model));
+            spec = std::make_unique<SpeculativeDecoder>(lm.model, std::move(lm.plan), std::move(draft),
                                                         forward_options(a.model), so);
         }
         if (!a.no_display_prompt) {  // only once everything is set up: an error prints nothing else
@@ -117,7 +113,7 @@ std::function<int()> register_run(CLI::App& app) {
             std::fprintf(stderr,
                          "speculative: draft %s (%d steps), %d rounds, %d drafted, %d accepted (%.1f%%), %.2f accepted per "
                          "round, draft %.2f s, verify %.2f s\n",
-                         a.draft_spec.c_str(), spec->draft().plan().n_steps(), ss.rounds, ss.drafted, ss.accepted,
+                         spec->draft().plan().spec.c_str(), spec->draft().plan().n_steps(), ss.rounds, ss.drafted, ss.accepted,
                          100.0 * ss.acceptance_rate(), ss.mean_accepted(), ss.draft_seconds, ss.verify_seconds);
         return 0;
     };

@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
+#include "core/draft_select.h"
 #include "core/mergekit.h"
+#include "core/tokenizer.h"
 
 namespace strata::cli {
 
@@ -29,6 +31,33 @@ void add_sampler_options(CLI::App& app, SamplerParams& p) {
     app.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty (1 = off)");
     app.add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back over");
     app.add_option("-s,--seed", p.seed, "RNG seed");
+}
+
+void add_draft_options(CLI::App& app, DraftOptions& o, bool spec_option) {
+    if (spec_option)
+        app.add_option("--draft-spec,--draft_spec", o.spec,
+                       "self-speculative decoding: a layer spec of the same model that drafts tokens (e.g. "
+                       "0:10,10:20:2,20:), or 'auto' to choose one from the layer-importance analysis");
+    app.add_option("--draft-max", o.draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
+    app.add_flag("--draft-fixed", o.fixed, "always draft --draft-max tokens (no adaptation)");
+}
+
+Plan make_draft_plan(const std::shared_ptr<const Model>& model, const std::string& spec, int draft_max,
+                     const ForwardOptions& fo) {
+    if (spec != "auto") return make_plan(*model, spec);
+    const std::vector<int32_t> tokens =
+        model->tokenizer().encode(builtin_calibration_text(), /*add_special=*/true, /*parse_special=*/false);
+    ForwardOptions calib = fo;
+    calib.n_ctx = 0;
+    const DraftSelection sel = select_draft_spec(model, tokens, draft_max, calib);
+    const DraftCandidate& b = sel.best;
+    std::fprintf(stderr,
+                 "draft-spec auto: %s (%d of %d steps; skips %s) - greedy agreement %.1f%% with the full model on "
+                 "%d calibration tokens, predicted %.2fx at %d drafted tokens per round%s\n",
+                 b.spec.c_str(), b.steps, model->config().n_layers, b.how.c_str(), 100 * b.agreement,
+                 sel.calibration_tokens, b.predicted_speedup, b.best_k,
+                 b.predicted_speedup < 1 ? " (no candidate predicts a gain on this model)" : "");
+    return make_plan(*model, b.spec);
 }
 
 LoadedModel load_model(const ModelOptions& o) {

@@ -37,6 +37,19 @@ void print_plan_summary(const Model& model, const Plan& plan, int n_ctx);
 bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o);
 ForwardOptions forward_options(const ModelOptions& o);
 
+// Self-speculative decoding options shared by run, chat and bench.
+struct DraftOptions {
+    std::string spec;  // a layer spec of the same model, "auto", or "" (off)
+    int draft_max = 4;
+    bool fixed = false;  // always draft draft_max tokens (no adaptation)
+};
+// --draft-spec (single; bench adds its own repeatable form), --draft-max, --draft-fixed.
+void add_draft_options(CLI::App& app, DraftOptions& o, bool spec_option = true);
+// The draft plan for `spec`: a layer spec, or "auto" - chosen by select_draft_spec over the built-in calibration
+// text (a few seconds at most; the choice and its prediction are printed on stderr).
+Plan make_draft_plan(const std::shared_ptr<const Model>& model, const std::string& spec, int draft_max,
+                     const ForwardOptions& fo);
+
 std::string human_count(double n);   // 134.5M
 std::string human_bytes(double n);   // 86.5 MiB
 

@@ -63,6 +63,7 @@ public:
     std::span<const float> eval(std::span<const int32_t> tokens, int pos, bool all_logits = false);
 
     const Model& model() const { return *model_; }
+    const std::shared_ptr<const Model>& model_ptr() const { return model_; }
     const Plan& plan() const { return plan_; }
     int n_ctx() const { return n_ctx_; }
     int n_threads() const { return n_threads_; }

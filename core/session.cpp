@@ -1,6 +1,7 @@
 #include "core/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "core/tokenizer.h"
@@ -42,6 +43,7 @@ const char* role_name(Role r) {
 Session::Session(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& fopts,
                  const SamplerParams& sp, SessionOptions opts)
     : opts_(std::move(opts)),
+      fopts_(fopts),
       fwd_(model, std::move(plan), fopts),
       sampler_(sp),
       template_(ChatTemplate::for_model(*model, opts_.chat_template)),
@@ -162,20 +164,35 @@ TurnResult Session::generate_turn(bool fresh, size_t protect, std::string_view l
         if (on_piece) on_piece(piece);
     };
     int pos = static_cast<int>(common);
-    const std::span<const int32_t> rest = std::span<const int32_t>(tokens).subspan(common);
-    r.tokens = generate(
-        fwd_, sampler_, rest, pos, go,
-        [&](int32_t t) {
-            emit(decoder.feed(t));
-            return true;
-        },
-        &r.stats);
+    const auto on_token = [&](int32_t t) {
+        emit(decoder.feed(t));
+        return true;
+    };
+    if (draft_) {
+        int draft_pos = std::min(draft_cached_, pos);
+        r.tokens = speculative_generate(fwd_, *draft_, tokens, pos, draft_pos, sampler_, spec_opts_, go, on_token,
+                                        &r.stats, &r.spec);
+        draft_cached_ = draft_pos;
+        r.speculative = true;
+    } else {
+        const std::span<const int32_t> rest = std::span<const int32_t>(tokens).subspan(common);
+        r.tokens = generate(fwd_, sampler_, rest, pos, go, on_token, &r.stats);
+    }
     emit(decoder.flush());
 
     // The cache now holds prompt + generated tokens up to pos (the last sampled token is not evaluated).
     cached_ = tokens;
     cached_.insert(cached_.end(), r.tokens.begin(), r.tokens.end());
     cached_.resize(static_cast<size_t>(pos));
+    if (draft_) {
+        draft_cached_ = std::min(draft_cached_, pos);
+        r.plain_decode_tps = probe_plain_decode();
+        spec_total_ += r.spec;
+        if (r.plain_decode_tps > 0 && r.stats.decode_evals > 0) {
+            spec_seconds_ += r.stats.generate_seconds;
+            plain_seconds_ += r.stats.decode_evals / r.plain_decode_tps;
+        }
+    }
 
     const bool hit_max =
         opts_.max_new_tokens >= 0 && static_cast<int>(r.tokens.size()) >= opts_.max_new_tokens;
@@ -242,6 +259,32 @@ void Session::set_system(std::string text) {
     }
 }
 
+void Session::enable_speculation(Plan draft, const SpeculativeOptions& so) {
+    if (so.draft_max < 1) throw std::invalid_argument("--draft-max must be at least 1");
+    ForwardOptions fo = fopts_;
+    fo.n_ctx = fwd_.n_ctx();
+    draft_ = std::make_unique<Forward>(fwd_.model_ptr(), std::move(draft), fo);
+    spec_opts_ = so;
+    draft_cached_ = 0;
+}
+
+double Session::probe_plain_decode() {
+    constexpr int kProbes = 3;
+    const int pos = static_cast<int>(cached_.size());
+    if (cached_.empty() || pos + kProbes > fwd_.n_ctx()) return 0;
+    // One plain decoding step each: evaluate a token, sample the next (on a copy of the sampler). Positions
+    // [pos, pos + kProbes) are past what the cache holds: the next turn overwrites them.
+    std::vector<double> seconds;
+    for (int i = 0; i < kProbes; ++i) {
+        Sampler probe = sampler_;
+        const auto t0 = std::chrono::steady_clock::now();
+        probe.sample(fwd_.eval(std::span<const int32_t>(&cached_.back(), 1), pos + i));
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    return seconds[kProbes / 2] > 0 ? 1 / seconds[kProbes / 2] : 0;
+}
+
 SessionStats Session::stats() const {
     SessionStats s;
     s.n_ctx = fwd_.n_ctx();
@@ -249,6 +292,13 @@ SessionStats Session::stats() const {
     s.messages = static_cast<int>(history_.size());
     s.turns = turns_;
     s.last = last_;
+    if (draft_) {
+        s.speculative = true;
+        s.draft_spec = draft_->plan().spec;
+        s.draft_steps = draft_->plan().n_steps();
+        s.spec_total = spec_total_;
+        s.spec_speedup = spec_seconds_ > 0 ? plain_seconds_ / spec_seconds_ : 0;
+    }
     return s;
 }
 

@@ -21,6 +21,7 @@
 #include "core/forward.h"
 #include "core/generate.h"
 #include "core/sampler.h"
+#include "core/speculative.h"
 
 namespace strata {
 
@@ -67,6 +68,13 @@ struct TurnResult {
     int reused_tokens = 0;     // of which the cache already held
     int dropped_messages = 0;  // removed by the overflow policy before this turn
     GenerationStats stats;     // prompt_tokens there = the tokens evaluated this turn
+    // With self-speculation (Session::enable_speculation): the draft's counts and times for this turn, and the
+    // target's plain one-token decode speed probed right after it (positions past the cache, overwritten later),
+    // so that stats.generate_tps() / plain_decode_tps is the net speed-up over plain decoding.
+    bool speculative = false;
+    SpeculativeStats spec;
+    double plain_decode_tps = 0;
+    double speedup() const { return plain_decode_tps > 0 ? stats.generate_tps() / plain_decode_tps : 0; }
 };
 
 struct SessionStats {
@@ -75,6 +83,12 @@ struct SessionStats {
     int messages = 0;        // in history, system prompt included
     int turns = 0;           // model turns generated so far
     TurnResult last;         // the last turn's counts and timings
+    // Self-speculation over every turn so far (zero without it).
+    bool speculative = false;
+    std::string draft_spec;
+    int draft_steps = 0;
+    SpeculativeStats spec_total;
+    double spec_speedup = 0;  // decode time plain decoding would have taken (probed) / the time it took
 };
 
 // Receives the reply as it grows, in UTF-8-safe pieces (a character split across tokens arrives whole).
@@ -103,6 +117,10 @@ class Session {
     void set_ai_prefix(std::string prefix) { opts_.ai_prefix = std::move(prefix); }
     const std::string& ai_prefix() const { return opts_.ai_prefix; }
     void set_max_new_tokens(int n) { opts_.max_new_tokens = n; }
+    // Self-speculative decoding from now on: `draft` (a pruned plan of the same model, with its own KV cache of
+    // the session's context) proposes tokens, the session's plan verifies them. Greedy replies stay identical.
+    void enable_speculation(Plan draft, const SpeculativeOptions& so);
+    const Forward* draft_forward() const { return draft_.get(); }
 
     const std::vector<Message>& history() const { return history_; }
     // The prompt text the next model turn would start from, and its tokens (for tests and tools).
@@ -129,9 +147,17 @@ class Session {
     // Applies the overflow policy until the prompt plus room for the reply fits; returns the dropped count.
     int fit_context(std::vector<int32_t>& tokens, size_t protect);
     int reply_reserve() const;
+    // One-token decode speed of the session's plan, timed at scratch positions past the cache (0: no room).
+    double probe_plain_decode();
 
     SessionOptions opts_;
+    ForwardOptions fopts_;
     Forward fwd_;
+    std::unique_ptr<Forward> draft_;  // self-speculation's draft plan, or null
+    SpeculativeOptions spec_opts_;
+    int draft_cached_ = 0;            // the draft's cache holds cached_[0, draft_cached_)
+    SpeculativeStats spec_total_;
+    double spec_seconds_ = 0, plain_seconds_ = 0;  // decode time taken / plain decoding's (probed) estimate
     Sampler sampler_;
     ChatTemplate template_;
     const Tokenizer& tok_;

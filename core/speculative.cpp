@@ -44,28 +44,44 @@ SpeculativeDecoder::SpeculativeDecoder(std::shared_ptr<const Model> model, Plan 
 std::vector<int32_t> SpeculativeDecoder::generate(std::span<const int32_t> prompt, Sampler& sampler,
                                                   const GenerateOptions& opts, const TokenCallback& on_token,
                                                   GenerationStats* stats, SpeculativeStats* spec) {
-    if (prompt.empty()) throw std::invalid_argument("generate: empty prompt (nothing to condition on)");
+    int target_pos = 0, draft_pos = 0;
+    return speculative_generate(target_, draft_, prompt, target_pos, draft_pos, sampler, opts_, opts, on_token,
+                                stats, spec);
+}
+
+std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std::span<const int32_t> tokens,
+                                          int& target_pos, int& draft_pos, Sampler& sampler,
+                                          const SpeculativeOptions& opts_, const GenerateOptions& opts,
+                                          const TokenCallback& on_token, GenerationStats* stats,
+                                          SpeculativeStats* spec) {
+    if (opts_.draft_max < 1) throw std::invalid_argument("--draft-max must be at least 1");
+    if (&target_.model() != &draft_.model())
+        throw std::invalid_argument("self-speculation: the draft must be a plan of the target's model");
+    if (draft_.n_ctx() != target_.n_ctx())
+        throw std::invalid_argument("self-speculation: the draft's context differs from the target's");
+    if (target_pos < 0 || draft_pos < 0 || draft_pos > target_pos ||
+        static_cast<size_t>(target_pos) >= tokens.size())
+        throw std::invalid_argument("speculative_generate: the caches must hold a proper prefix of the tokens");
     const Tokenizer& tok = target_.model().tokenizer();
     const size_t V = static_cast<size_t>(target_.model().config().vocab_size);
     const int n_ctx = target_.n_ctx();
     GenerationStats st;
     SpeculativeStats ss;
-    std::vector<int32_t> seq(prompt.begin(), prompt.end());  // every token: position i holds seq[i]
+    std::vector<int32_t> seq(tokens.begin(), tokens.end());  // every token: position i holds seq[i]
     std::vector<int32_t> out;
 
     auto t0 = clock_type::now();
-    std::span<const float> last = target_.eval(prompt, 0);
+    const auto prompt = tokens.subspan(static_cast<size_t>(target_pos));
+    std::span<const float> last = target_.eval(prompt, target_pos);
     std::vector<float> logits(last.begin(), last.end());
     for (int32_t t : prompt) sampler.accept(t);
     st.prompt_tokens = static_cast<int>(prompt.size());
     st.prompt_seconds = since(t0);
 
     t0 = clock_type::now();
-    auto d0 = clock_type::now();
-    draft_.eval(prompt, 0);
-    ss.draft_seconds += since(d0);
+    clock_type::time_point d0;
     int n = static_cast<int>(seq.size());  // target cache valid for [0, n)
-    int m = n;                             // draft cache valid for [0, m)
+    int m = draft_pos;                     // draft cache valid for [0, m); catches up in the first round
     bool done = false;
     // Emits one token: returns false once generation must stop (limit, end of generation, callback).
     auto emit = [&](int32_t t) {
@@ -158,6 +174,8 @@ std::vector<int32_t> SpeculativeDecoder::generate(std::span<const int32_t> promp
     // Comparable with plain decoding, which evaluates every generated token but the last one by one.
     st.decode_evals = std::max(0, st.generated_tokens - 1);
     st.generate_seconds = since(t0);
+    target_pos = n;
+    draft_pos = m;
     if (stats) *stats = st;
     if (spec) *spec = ss;
     return out;

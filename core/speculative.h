@@ -27,8 +27,27 @@ struct SpeculativeStats {
     double draft_seconds = 0, verify_seconds = 0;
     double acceptance_rate() const { return drafted ? static_cast<double>(accepted) / drafted : 0; }
     double mean_accepted() const { return rounds ? static_cast<double>(accepted) / rounds : 0; }
+    SpeculativeStats& operator+=(const SpeculativeStats& o) {
+        rounds += o.rounds, drafted += o.drafted, accepted += o.accepted;
+        draft_seconds += o.draft_seconds, verify_seconds += o.verify_seconds;
+        return *this;
+    }
 };
 
+// The self-speculative loop over two Forwards of one model: `target` (the full plan) and `draft` (a pruned plan
+// with the same n_ctx). The caches hold tokens[0, target_pos) (target) and tokens[0, draft_pos) (draft),
+// draft_pos <= target_pos; the rest of `tokens` is evaluated (the draft catches up lazily, in its first round),
+// then generation goes on like strata::generate(): the sampler has accepted tokens[0, target_pos) and accepts the
+// rest, and every token returned has been sampled from the target's distribution. On return target_pos and
+// draft_pos say how many of tokens + returned tokens each cache holds. Positions past them hold rejected drafts:
+// that is the KV rollback, in both plans - they are overwritten by whatever is evaluated there next.
+std::vector<int32_t> speculative_generate(Forward& target, Forward& draft, std::span<const int32_t> tokens,
+                                          int& target_pos, int& draft_pos, Sampler& sampler,
+                                          const SpeculativeOptions& so, const GenerateOptions& opts,
+                                          const TokenCallback& on_token, GenerationStats* stats,
+                                          SpeculativeStats* spec);
+
+// Two Forwards over one mapping, generating from position 0 (strata run, strata bench, strata profile).
 class SpeculativeDecoder {
 public:
     // target and draft must be plans of the same model.

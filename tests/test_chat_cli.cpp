@@ -322,3 +322,25 @@ TEST(ChatCli, BannerCountsVirtualAndUniqueParameters) {
     EXPECT_NE(r.err.find("134.5M unique"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("context: 0 of 256 tokens"), std::string::npos) << r.err;
 }
+
+// strata chat --draft-spec S --draft-max K: the same replies as plain greedy chat, with the speculation's
+// statistics in the timings line and /stats; --draft-spec auto prints the spec it chose.
+TEST(ChatCli, DraftSpecGivesTheSameRepliesAndItsStatistics) {
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    const std::string cmd = "chat -m " + shared_model("stories260K.gguf") +
+                            " --chat-template llama2 --temp 0 -t 2 -c 512 --max-new-tokens 48 --timings";
+    const std::string input = "Once upon a time\nWhat happened next?\n/stats\n";
+    const CliResult plain = run_cli(cmd, input);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    for (const char* draft : {"--draft-spec 0,2,4 --draft-max 3", "--draft-spec auto --draft-max 2"}) {
+        const CliResult spec = run_cli(cmd + " " + draft, input);
+        ASSERT_EQ(spec.exit_code, 0) << spec.err;
+        EXPECT_EQ(spec.out, plain.out) << draft;
+        for (const char* want : {"self-speculative decoding: draft", "drafted tokens accepted", "per round",
+                                 "verify", "all turns speculative:", "last turn speculative:"})
+            EXPECT_NE(spec.err.find(want), std::string::npos) << draft << ": " << want << "\n" << spec.err;
+    }
+    const CliResult autos = run_cli(cmd + " --draft-spec auto", "/quit\n");
+    EXPECT_NE(autos.err.find("draft-spec auto: "), std::string::npos) << autos.err;
+    EXPECT_EQ(plain.err.find("speculative"), std::string::npos) << plain.err;
+}
