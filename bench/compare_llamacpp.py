@@ -3,7 +3,7 @@
 
 For each model: llama.cpp's llama-bench and `strata bench` (pp512 and tg128 by default, medians of -r
 repetitions), a memory-read-bandwidth probe (bench_matmul's streaming sum) in the same run, and the ratio
-table written to bench/RESULTS.md (machine, commit, date).
+table written to its section of bench/RESULTS.md (machine, commit, date).
 
 Models: SmolLM2-135M-Instruct Q4_1 (real), and synthetic random-weight GGUFs that `strata synth` writes
 (Llama-3.2-1B at Q4_0 and Q8_0, Llama-3-8B at Q4_0), cached under $STRATA_CACHE/models/synthetic.
@@ -21,6 +21,9 @@ import re
 import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_md  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("STRATA_CACHE", os.path.expanduser("~/.cache/strata"))
@@ -128,8 +131,7 @@ def main():
               "overstates Llama-3-8B's by about 6%). % of probe compares it with the one-thread probe above; decode runs "
               "on all the threads given, which together can read faster than one.", ""]
     text = "\n".join(lines)
-    with open(a.out, "w") as f:
-        f.write(text)
+    results_md.replace_section(a.out, "speed", text)  # the other scripts' sections stay
     print(text)
 
 

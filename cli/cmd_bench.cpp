@@ -62,7 +62,8 @@ std::function<int()> register_bench(CLI::App& app) {
     sub->add_option("-r,--repetitions", args->reps, "repetitions; the median is reported")->check(CLI::PositiveNumber);
     sub->add_option("-o,--output", args->output, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
     sub->add_option("--draft-spec,--draft_spec", args->draft_specs,
-                    "also decode greedily with this draft plan (self-speculative; repeatable) next to plain greedy decoding");
+                    "also decode greedily with this draft plan (self-speculative; repeatable; 'auto' chooses one) next to "
+                    "plain greedy decoding");
     sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
     return [args]() -> int {
         BenchArgs& a = *args;
@@ -147,8 +148,10 @@ std::function<int()> register_bench(CLI::App& app) {
                 for (const std::string& draft : a.draft_specs) {
                     SpeculativeOptions so;
                     so.draft_max = a.draft_max;
-                    SpeculativeDecoder dec(lm.model, plan, make_plan(m, draft), forward_options(mo), so);
-                    greedy_row("tg" + std::to_string(a.n_gen) + " greedy, draft " + draft, [&](SpeculativeStats* ss) {
+                    SpeculativeDecoder dec(lm.model, plan, make_draft_plan(lm.model, draft, so.draft_max, forward_options(mo)),
+                                           forward_options(mo), so);
+                    const std::string label = draft == "auto" ? "auto=" + dec.draft().plan().spec : draft;
+                    greedy_row("tg" + std::to_string(a.n_gen) + " greedy, draft " + label, [&](SpeculativeStats* ss) {
                         Sampler s(greedy);
                         GenerationStats st;
                         dec.generate(prompt, s, go, nullptr, &st, ss);

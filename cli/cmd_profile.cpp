@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/profile.h"
+#include "core/speculative.h"
 #include "core/sysinfo.h"
 
 namespace strata::cli {
@@ -56,6 +57,36 @@ std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
     return buf;
+}
+
+// Greedy decoding of o.draft_tokens tokens after the text's first 16: plain (draft null) or drafted by `draft`.
+void measure_draft(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens, const Plan& base,
+                   const Plan* draft, const ProfileOptions& o, ProfileRow& r) {
+    const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + std::min<size_t>(16, tokens.size()));
+    ForwardOptions fo = o.fwd;
+    fo.n_ctx = static_cast<int>(prompt.size()) + o.draft_tokens + 8;
+    GenerateOptions go;
+    go.max_new_tokens = o.draft_tokens;
+    go.stop_at_eog = false;
+    SamplerParams greedy;
+    greedy.temperature = 0;
+    Sampler sampler(greedy);
+    GenerationStats st;
+    r.has_draft = true;
+    if (!draft) {
+        Forward f(model, base, fo);
+        int pos = 0;
+        generate(f, sampler, prompt, pos, go, nullptr, &st);
+    } else {
+        SpeculativeOptions so;
+        so.draft_max = o.draft_max;
+        SpeculativeDecoder dec(model, base, *draft, fo, so);
+        SpeculativeStats ss;
+        dec.generate(prompt, sampler, go, nullptr, &st, &ss);
+        r.draft_acceptance = ss.acceptance_rate();
+        r.draft_mean_accepted = ss.mean_accepted();
+    }
+    r.greedy_tps = st.generate_tps();
 }
 
 }  // namespace
@@ -113,6 +144,11 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
             }
             r.peak_rss_bytes = static_cast<double>(peak_rss_bytes());
         }
+        if (o.draft_max > 0) {
+            measure_draft(model, tokens, plans[0], i == 0 ? nullptr : &plan, o, r);
+            r.draft_speedup = rows.empty() ? 1.0 : r.greedy_tps / rows[0].greedy_tps;
+            if (i == 0) r.draft_acceptance = 1, r.draft_mean_accepted = 0;
+        }
         r.delta_ppl = rows.empty() ? 0 : r.ppl.ppl - rows[0].ppl.ppl;
         bar.line("profile: " + r.spec + "  PPL " + fmt("%.4f", r.ppl.ppl) + "  KL " + fmt("%.5f", r.ppl.kl_mean) +
                  "  top-1 " + fmt("%.1f%%", 100 * r.ppl.top1_agree));
@@ -122,14 +158,25 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
 }
 
 void print_profile_markdown(const std::vector<ProfileRow>& rows) {
-    std::printf("| spec | steps | virtual params | unique weights | KV | PPL | ΔPPL | KL vs base | top-1 | pp tok/s | tg tok/s | peak RSS |\n");
-    std::printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    for (const ProfileRow& r : rows)
-        std::printf("| %s | %d | %s | %s | %s | %.4f ± %.4f | %+.4f | %.5f ± %.5f | %.2f%% | %.1f | %.1f | %s |\n",
+    const bool draft = !rows.empty() && rows[0].has_draft;
+    std::printf("| spec | steps | virtual params | unique weights | KV | PPL | ΔPPL | KL vs base | top-1 | pp tok/s | tg tok/s | "
+                "peak RSS |%s\n",
+                draft ? " draft acceptance | accepted per round | greedy tok/s | speed-up as draft |" : "");
+    std::printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|%s\n", draft ? "--:|--:|--:|--:|" : "");
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const ProfileRow& r = rows[i];
+        std::printf("| %s | %d | %s | %s | %s | %.4f ± %.4f | %+.4f | %.5f ± %.5f | %.2f%% | %.1f | %.1f | %s |",
                     r.spec.c_str(), r.steps, human_count(r.virtual_params).c_str(),
                     human_bytes(r.unique_weight_bytes).c_str(), human_bytes(r.kv_bytes).c_str(), r.ppl.ppl,
                     r.ppl.ppl_err, r.delta_ppl, r.ppl.kl_mean, r.ppl.kl_err, 100 * r.ppl.top1_agree, r.prompt_tps,
                     r.gen_tps, human_bytes(r.peak_rss_bytes).c_str());
+        if (draft && i == 0)
+            std::printf(" (plain) | - | %.1f | 1.00x |", r.greedy_tps);
+        else if (draft)
+            std::printf(" %.1f%% | %.2f | %.1f | %.2fx |", 100 * r.draft_acceptance, r.draft_mean_accepted, r.greedy_tps,
+                        r.draft_speedup);
+        std::printf("\n");
+    }
 }
 
 namespace {
@@ -225,14 +272,20 @@ void write_profile_files(const std::string& dir, const Model& model, const std::
     {
         std::ofstream csv = open("profile.csv");
         csv << "spec,steps,virtual_params,unique_weight_bytes,kv_bytes,ppl,ppl_err,delta_ppl,kl,kl_err,top1_agreement,"
-               "prompt_tok_s,gen_tok_s,peak_rss_bytes\n";
-        for (const ProfileRow& r : rows)
+               "prompt_tok_s,gen_tok_s,peak_rss_bytes"
+            << (o.draft_max > 0 ? ",draft_acceptance,draft_mean_accepted,greedy_tok_s,draft_speedup" : "") << "\n";
+        for (const ProfileRow& r : rows) {
             csv << '"' << r.spec << "\"," << r.steps << ',' << fmt("%.0f", r.virtual_params) << ','
                 << fmt("%.0f", r.unique_weight_bytes) << ',' << fmt("%.0f", r.kv_bytes) << ',' << fmt("%.6f", r.ppl.ppl)
                 << ',' << fmt("%.6f", r.ppl.ppl_err) << ',' << fmt("%.6f", r.delta_ppl) << ','
                 << fmt("%.8f", r.ppl.kl_mean) << ',' << fmt("%.8f", r.ppl.kl_err) << ',' << fmt("%.6f", r.ppl.top1_agree)
                 << ',' << fmt("%.3f", r.prompt_tps) << ',' << fmt("%.3f", r.gen_tps) << ','
-                << fmt("%.0f", r.peak_rss_bytes) << '\n';
+                << fmt("%.0f", r.peak_rss_bytes);
+            if (o.draft_max > 0)
+                csv << ',' << fmt("%.6f", r.draft_acceptance) << ',' << fmt("%.4f", r.draft_mean_accepted) << ','
+                    << fmt("%.3f", r.greedy_tps) << ',' << fmt("%.4f", r.draft_speedup);
+            csv << '\n';
+        }
     }
     {
         nlohmann::json j;
@@ -241,7 +294,8 @@ void write_profile_files(const std::string& dir, const Model& model, const std::
         j["n_ctx"] = o.ppl.n_ctx;
         j["isa"] = kernels().isa;
         j["rows"] = nlohmann::json::array();
-        for (const ProfileRow& r : rows)
+        if (o.draft_max > 0) j["draft_max"] = o.draft_max, j["draft_tokens"] = o.draft_tokens;
+        for (const ProfileRow& r : rows) {
             j["rows"].push_back({{"spec", r.spec}, {"steps", r.steps}, {"virtual_params", r.virtual_params},
                                  {"unique_weight_bytes", r.unique_weight_bytes}, {"kv_bytes", r.kv_bytes},
                                  {"ppl", r.ppl.ppl}, {"ppl_err", r.ppl.ppl_err}, {"delta_ppl", r.delta_ppl},
@@ -249,6 +303,14 @@ void write_profile_files(const std::string& dir, const Model& model, const std::
                                  {"prompt_tok_s", r.prompt_tps}, {"gen_tok_s", r.gen_tps},
                                  {"peak_rss_bytes", r.peak_rss_bytes}, {"tokens_scored", r.ppl.count},
                                  {"chunks", r.ppl.n_chunks}});
+            if (r.has_draft) {
+                auto& row = j["rows"].back();
+                row["draft_acceptance"] = r.draft_acceptance;
+                row["draft_mean_accepted"] = r.draft_mean_accepted;
+                row["greedy_tok_s"] = r.greedy_tps;
+                row["draft_speedup"] = r.draft_speedup;
+            }
+        }
         open("profile.json") << j.dump(1) << '\n';
     }
     open("profile.svg") << profile_svg(rows, name + ": perplexity vs size and speed (n_ctx " +
@@ -260,7 +322,7 @@ std::function<int()> register_profile(CLI::App& app) {
         ModelOptions model;
         std::string text, out_dir;
         std::vector<std::string> specs;
-        int chunks = 0, n_gen = 32;
+        int chunks = 0, n_gen = 32, draft_max = 0, draft_tokens = 128;
         bool quiet = false;
     };
     auto args = std::make_shared<Args>();
@@ -273,6 +335,12 @@ std::function<int()> register_profile(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     sub->add_option("-n,--n-gen", args->n_gen, "tokens decoded one by one for the generation speed")
         ->check(CLI::NonNegativeNumber);
+    sub->add_option("--draft-max", args->draft_max,
+                    "also try every spec as a self-speculative draft of the base with up to this many drafted "
+                    "tokens per round: acceptance and greedy speed-up columns")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--draft-tokens", args->draft_tokens, "tokens generated greedily for the draft columns")
+        ->check(CLI::PositiveNumber);
     sub->add_option("-o,--output-dir", args->out_dir, "also write profile.csv, profile.json and profile.svg here");
     sub->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
     return [args]() -> int {
@@ -288,6 +356,8 @@ std::function<int()> register_profile(CLI::App& app) {
         po.ppl.max_chunks = a.chunks;
         po.fwd = forward_options(mo);
         po.n_gen = a.n_gen;
+        po.draft_max = a.draft_max;
+        po.draft_tokens = a.draft_tokens;
         po.progress = !a.quiet;
         const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
         const auto rows = run_profile(lm.model, tokens, specs, po);

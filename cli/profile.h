@@ -21,6 +21,12 @@ struct ProfileRow {
     double delta_ppl = 0;
     double prompt_tps = 0, gen_tps = 0;
     double peak_rss_bytes = 0;
+    // With ProfileOptions::draft_max: this spec as a self-speculative draft of the base (greedy, same output).
+    bool has_draft = false;
+    double greedy_tps = 0;         // greedy decode speed: plain for the base row, speculative for the others
+    double draft_acceptance = 0;   // drafted tokens the base kept
+    double draft_mean_accepted = 0;  // per verify round
+    double draft_speedup = 0;      // greedy_tps / the base row's greedy_tps
 };
 
 struct ProfileOptions {
@@ -28,6 +34,8 @@ struct ProfileOptions {
     ForwardOptions fwd;  // n_ctx and max_batch are raised to the perplexity context
     int n_gen = 32;      // tokens decoded one at a time for the generation speed
     bool progress = true;
+    int draft_max = 0;      // > 0: also try every spec as a self-speculative draft of the base
+    int draft_tokens = 128;  // tokens generated greedily for that, from the text's first tokens
 };
 
 // Runs "base" first (added when absent: KL needs it), then every other spec, over the same model mapping.

@@ -231,3 +231,26 @@ TEST(Layers, BlockInfluenceMatchesCapturedStates) {
     for (int l = 0; l < L; ++l) EXPECT_NEAR(st.block_influence[static_cast<size_t>(l)], 1 - bi[l] / n, 1e-9) << l;
     for (int l = 0; l + 2 <= L; ++l) EXPECT_NEAR(st.angular[1][static_cast<size_t>(l)], ang2[l] / n, 1e-9) << l;
 }
+
+// profile --draft-max K: every spec is also tried as a self-speculative draft of the base.
+TEST(Profile, DraftColumnsWhenAsked) {
+    STRATA_REQUIRE_FILE(stories());
+    const std::string dir = temp_path("profile_draft_out");
+    CliResult r = run_cli("profile -m " + stories() + " -f " + kText +
+                          " -c 64 --chunks 2 -n 8 -t 1 --spec 0,2,4 --draft-max 3 --draft-tokens 32 -o " + dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* col : {"draft acceptance", "accepted per round", "greedy tok/s", "speed-up as draft", "(plain)"})
+        EXPECT_NE(r.out.find(col), std::string::npos) << col << "\n" << r.out;
+    const std::string csv = read_text(dir + "/profile.csv");
+    EXPECT_NE(csv.substr(0, csv.find('\n')).find(",draft_acceptance,draft_mean_accepted,greedy_tok_s,draft_speedup"),
+              std::string::npos);
+    const auto j = nlohmann::json::parse(read_text(dir + "/profile.json"));
+    ASSERT_EQ(j["rows"].size(), 2u);
+    EXPECT_EQ(j["draft_max"], 3);
+    EXPECT_EQ(j["rows"][0]["draft_speedup"], 1.0);
+    const double acc = j["rows"][1]["draft_acceptance"].get<double>();
+    EXPECT_GE(acc, 0.0);
+    EXPECT_LE(acc, 1.0);
+    EXPECT_GT(j["rows"][1]["draft_speedup"].get<double>(), 0.0);
+    EXPECT_GT(j["rows"][1]["greedy_tok_s"].get<double>(), 0.0);
+}
