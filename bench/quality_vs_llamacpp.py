@@ -11,7 +11,8 @@ Texts: bench/get_calibration_text.py (Jane Austen's novels from Debian r-cran-ja
 missing. SmolLM2 reads Pride and Prejudice; stories260K (a TinyStories model: no package ships children's
 stories of that kind, see get_calibration_text.py) reads Persuasion.
 
-  bench/quality_vs_llamacpp.py [--build build] [--threads 2] [--chunks 100] [--no-profile] [--out bench/RESULTS.md]
+  bench/quality_vs_llamacpp.py [--build build] [--threads 2] [--chunks 100] [--no-profile | --no-perplexity]
+                               [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--profile-chunks", type=int, default=20)
     ap.add_argument("--draft-max", type=int, default=3)
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--no-perplexity", action="store_true", help="only the profile run")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     a = ap.parse_args()
     strata = os.path.join(a.build, "strata")
@@ -80,7 +82,7 @@ def main() -> None:
     source = open(os.path.join(TEXT_DIR, "SOURCE.txt")).read().splitlines()[0]
 
     rows, cmds = [], []
-    for label, model, text, n_ctx in RUNS:
+    for label, model, text, n_ctx in [] if a.no_perplexity else RUNS:
         path = os.path.join(TEXT_DIR, text)
         common = ["-m", model, "-f", path, "-c", str(n_ctx), "--chunks", str(a.chunks), "-t", str(a.threads)]
         ref_cmd = [os.path.join(a.llamacpp, "llama-perplexity")] + common
@@ -125,7 +127,8 @@ def main() -> None:
         "",
         *[f"    {c}" for c in cmds],
     ]
-    results_md.replace_section(a.out, "perplexity", "\n".join(lines))
+    if not a.no_perplexity:
+        results_md.replace_section(a.out, "perplexity", "\n".join(lines))
 
     if a.no_profile:
         return

@@ -34,7 +34,9 @@ struct Row {
     int steps = 0;
     double virtual_params = 0, unique_bytes = 0;
     double median = 0, stddev = 0;  // tok/s
-    double acceptance = -1;         // speculative rows: drafted tokens the target kept
+    double acceptance = -1;
+    int draft_steps = 0;              // speculative rows: the draft plan's steps and virtual parameters
+    double draft_virtual_params = 0;         // speculative rows: drafted tokens the target kept
 };
 
 double median(std::vector<double> v) {
@@ -157,6 +159,8 @@ std::function<int()> register_bench(CLI::App& app) {
                         dec.generate(prompt, s, go, nullptr, &st, ss);
                         return st;
                     });
+                    rows.back().draft_steps = dec.draft().plan().n_steps();
+                    rows.back().draft_virtual_params = static_cast<double>(plan_cost(m, dec.draft().plan()).virtual_params);
                 }
             }
         }
@@ -168,6 +172,9 @@ std::function<int()> register_bench(CLI::App& app) {
                              {"virtual_params", r.virtual_params}, {"unique_weight_bytes", r.unique_bytes},
                              {"tokens_per_second", r.median}, {"stddev", r.stddev}, {"isa", kernels().isa},
                              {"draft_acceptance", r.acceptance < 0 ? nlohmann::json() : nlohmann::json(r.acceptance)},
+                             {"draft_steps", r.draft_steps ? nlohmann::json(r.draft_steps) : nlohmann::json()},
+                             {"draft_virtual_params",
+                              r.draft_steps ? nlohmann::json(r.draft_virtual_params) : nlohmann::json()},
                              {"threads", threads}, {"repetitions", a.reps}});
             std::printf("%s\n", j.dump(1).c_str());
         } else if (a.output == "csv") {

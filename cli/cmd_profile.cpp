@@ -203,7 +203,26 @@ std::string esc(const std::string& s) {
     return o;
 }
 
-// One scatter panel: PPL (with its error bar) against x, a label per point, the base in another colour.
+// Ticks of a logarithmic axis covering [lo, hi] (lo > 0): 1, 2, 5 times powers of ten.
+std::vector<double> log_ticks(double lo, double hi) {
+    std::vector<double> t;
+    for (double d = std::pow(10, std::floor(std::log10(lo))); d <= hi; d *= 10)
+        for (double m : {1.0, 2.0, 5.0})
+            if (m * d >= lo && m * d <= hi) t.push_back(m * d);
+    return t.size() >= 2 ? t : std::vector<double>{lo, hi};
+}
+
+// A tick label: values within rounding of zero print as 0 (not "-1.4e-14").
+std::string tick_label(double t, double span) { return fmt("%g", std::abs(t) < 1e-9 * span ? 0.0 : t); }
+
+struct Box {
+    double x0, y0, x1, y1;
+    bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+};
+
+// One scatter panel: PPL (with its error bar) against x, a label per point, the base in another colour. The
+// perplexity axis is logarithmic when the values span more than a factor of 8 (a broken spec would otherwise
+// flatten all the others); labels go to the first free place around their point, inside the panel.
 void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox, double oy, double w, double h,
            const std::string& xlabel, double (*xof)(const ProfileRow&)) {
     double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
@@ -211,25 +230,39 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
         x0 = std::min(x0, xof(r)), x1 = std::max(x1, xof(r));
         y0 = std::min(y0, r.ppl.ppl - r.ppl.ppl_err), y1 = std::max(y1, r.ppl.ppl + r.ppl.ppl_err);
     }
-    const double xp = (x1 - x0) * 0.1 + 1e-9 * std::abs(x1) + 1e-12, yp = (y1 - y0) * 0.1 + 1e-9 * std::abs(y1) + 1e-12;
-    x0 -= xp, x1 += xp, y0 -= yp, y1 += yp;
+    double lo_ppl = 1e300;
+    for (const ProfileRow& r : rows) lo_ppl = std::min(lo_ppl, r.ppl.ppl);
+    const bool log_y = lo_ppl > 0 && y1 / lo_ppl > 8;
+    if (log_y) y0 = std::max(y0, lo_ppl / 1.5);  // an error bar reaching below zero is clipped there
+    const double xp = (x1 - x0) * 0.1 + 1e-9 * std::abs(x1) + 1e-12;
+    x0 -= xp, x1 += xp;
+    auto ty = [&](double v) { return log_y ? std::log(std::max(v, 1e-300)) : v; };
+    double ty0 = ty(y0), ty1 = ty(y1);
+    const double yp = (ty1 - ty0) * 0.1 + 1e-9 * std::abs(ty1) + 1e-12;
+    ty0 -= yp, ty1 += yp;
     auto X = [&](double v) { return ox + (v - x0) / (x1 - x0) * w; };
-    auto Y = [&](double v) { return oy + h - (v - y0) / (y1 - y0) * h; };
+    auto Y = [&](double v) { return std::clamp(oy + h - (ty(v) - ty0) / (ty1 - ty0) * h, oy, oy + h); };
     s << "<rect x='" << ox << "' y='" << oy << "' width='" << w << "' height='" << h
       << "' fill='none' stroke='#444'/>\n";
     for (double t : ticks(x0, x1)) {
         s << "<line x1='" << X(t) << "' y1='" << oy + h << "' x2='" << X(t) << "' y2='" << oy + h + 5
           << "' stroke='#444'/><text x='" << X(t) << "' y='" << oy + h + 18 << "' text-anchor='middle'>"
-          << fmt("%g", t) << "</text>\n";
+          << tick_label(t, x1 - x0) << "</text>\n";
     }
-    for (double t : ticks(y0, y1)) {
+    const double ylo = log_y ? std::exp(ty0) : ty0, yhi = log_y ? std::exp(ty1) : ty1;
+    for (double t : log_y ? log_ticks(ylo, yhi) : ticks(ylo, yhi)) {
         s << "<line x1='" << ox - 5 << "' y1='" << Y(t) << "' x2='" << ox << "' y2='" << Y(t)
-          << "' stroke='#444'/><text x='" << ox - 8 << "' y='" << Y(t) + 4 << "' text-anchor='end'>" << fmt("%g", t)
-          << "</text>\n";
+          << "' stroke='#444'/><text x='" << ox - 8 << "' y='" << Y(t) + 4 << "' text-anchor='end'>"
+          << tick_label(t, yhi - ylo) << "</text>\n";
     }
     s << "<text x='" << ox + w / 2 << "' y='" << oy + h + 38 << "' text-anchor='middle'>" << esc(xlabel) << "</text>\n";
-    s << "<text transform='translate(" << ox - 50 << "," << oy + h / 2
-      << ") rotate(-90)' text-anchor='middle'>perplexity (lower is better)</text>\n";
+    s << "<text transform='translate(" << ox - 50 << "," << oy + h / 2 << ") rotate(-90)' text-anchor='middle'>"
+      << (log_y ? "perplexity, log scale (lower is better)" : "perplexity (lower is better)") << "</text>\n";
+    std::vector<Box> taken;
+    for (size_t i = 0; i < rows.size(); ++i) {  // points first: labels must not cover any of them
+        const double px = X(xof(rows[i])), py = Y(rows[i].ppl.ppl);
+        taken.push_back({px - 4, py - 4, px + 4, py + 4});
+    }
     for (size_t i = 0; i < rows.size(); ++i) {
         const ProfileRow& r = rows[i];
         const double px = X(xof(r)), py = Y(r.ppl.ppl);
@@ -238,7 +271,27 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
           << Y(r.ppl.ppl + r.ppl.ppl_err) << "' stroke='" << colour << "'/>\n";
         s << "<circle cx='" << px << "' cy='" << py << "' r='4' fill='" << colour << "'><title>" << esc(r.spec)
           << ": PPL " << fmt("%.4f", r.ppl.ppl) << "</title></circle>\n";
-        s << "<text x='" << px + 7 << "' y='" << py - 6 << "' font-size='11'>" << esc(r.spec) << "</text>\n";
+        // Label candidates: right/left of the point, level, above or below, then further out.
+        const double tw = 6.2 * static_cast<double>(r.spec.size()), th = 12;
+        Box best{};
+        bool found = false;
+        for (double dy : {-6.0, 10.0, -18.0, 22.0, -30.0, 34.0, -42.0, 46.0}) {
+            for (bool right : {true, false}) {
+                const double lx = right ? px + 7 : px - 7 - tw;
+                const Box b{lx, py + dy - th + 2, lx + tw, py + dy + 2};
+                if (b.x0 < ox + 2 || b.x1 > ox + w - 2 || b.y0 < oy + 2 || b.y1 > oy + h - 2) continue;
+                if (std::any_of(taken.begin(), taken.end(), [&](const Box& t) { return t.overlaps(b); })) continue;
+                best = b, found = true;
+                break;
+            }
+            if (found) break;
+        }
+        if (!found) {  // crowded: right of the point, or left where the right edge would cut it
+            const double lx = px + 7 + tw > ox + w ? px - 7 - tw : px + 7;
+            best = {lx, py - 6 - th + 2, lx + tw, py - 4};
+        }
+        taken.push_back(best);
+        s << "<text x='" << best.x0 << "' y='" << best.y1 - 2 << "' font-size='11'>" << esc(r.spec) << "</text>\n";
     }
 }
 

@@ -49,22 +49,22 @@ std::vector<int32_t> SpeculativeDecoder::generate(std::span<const int32_t> promp
                                 stats, spec);
 }
 
-std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std::span<const int32_t> tokens,
+std::vector<int32_t> speculative_generate(Forward& target, Forward& draft, std::span<const int32_t> tokens,
                                           int& target_pos, int& draft_pos, Sampler& sampler,
-                                          const SpeculativeOptions& opts_, const GenerateOptions& opts,
+                                          const SpeculativeOptions& so, const GenerateOptions& opts,
                                           const TokenCallback& on_token, GenerationStats* stats,
                                           SpeculativeStats* spec) {
-    if (opts_.draft_max < 1) throw std::invalid_argument("--draft-max must be at least 1");
-    if (&target_.model() != &draft_.model())
+    if (so.draft_max < 1) throw std::invalid_argument("--draft-max must be at least 1");
+    if (&target.model() != &draft.model())
         throw std::invalid_argument("self-speculation: the draft must be a plan of the target's model");
-    if (draft_.n_ctx() != target_.n_ctx())
+    if (draft.n_ctx() != target.n_ctx())
         throw std::invalid_argument("self-speculation: the draft's context differs from the target's");
     if (target_pos < 0 || draft_pos < 0 || draft_pos > target_pos ||
         static_cast<size_t>(target_pos) >= tokens.size())
         throw std::invalid_argument("speculative_generate: the caches must hold a proper prefix of the tokens");
-    const Tokenizer& tok = target_.model().tokenizer();
-    const size_t V = static_cast<size_t>(target_.model().config().vocab_size);
-    const int n_ctx = target_.n_ctx();
+    const Tokenizer& tok = target.model().tokenizer();
+    const size_t V = static_cast<size_t>(target.model().config().vocab_size);
+    const int n_ctx = target.n_ctx();
     GenerationStats st;
     SpeculativeStats ss;
     std::vector<int32_t> seq(tokens.begin(), tokens.end());  // every token: position i holds seq[i]
@@ -72,7 +72,7 @@ std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std
 
     auto t0 = clock_type::now();
     const auto prompt = tokens.subspan(static_cast<size_t>(target_pos));
-    std::span<const float> last = target_.eval(prompt, target_pos);
+    std::span<const float> last = target.eval(prompt, target_pos);
     std::vector<float> logits(last.begin(), last.end());
     for (int32_t t : prompt) sampler.accept(t);
     st.prompt_tokens = static_cast<int>(prompt.size());
@@ -98,7 +98,7 @@ std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std
 
     int32_t next = sampler.draw(sampler.distribution(logits));  // the target's token after the prompt
     done = !emit(next);
-    int k = opts_.draft_max;
+    int k = so.draft_max;
     while (!done && n < n_ctx) {
         if (opts.abort && opts.abort->load(std::memory_order_relaxed)) {
             st.aborted = true;
@@ -113,13 +113,13 @@ std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std
             std::vector<int32_t> feed(seq.begin() + m, seq.end());
             feed.push_back(next);
             Sampler probe = sampler;  // the same history as the target sees, for penalties
-            std::span<const float> dl = draft_.eval(feed, m);
+            std::span<const float> dl = draft.eval(feed, m);
             for (int i = 0; i < kk; ++i) {
                 q.push_back(probe.distribution(dl));
                 const int32_t d = sampler.draw(q.back());
                 drafted.push_back(d);
                 probe.accept(d);
-                if (i + 1 < kk) dl = draft_.eval(std::span<const int32_t>(&drafted.back(), 1), n + 1 + i);
+                if (i + 1 < kk) dl = draft.eval(std::span<const int32_t>(&drafted.back(), 1), n + 1 + i);
             }
         }
         ss.draft_seconds += since(d0);
@@ -128,7 +128,7 @@ std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std
         const auto v0 = clock_type::now();
         std::vector<int32_t> batch = {next};
         batch.insert(batch.end(), drafted.begin(), drafted.end());
-        std::span<const float> all = target_.eval(batch, n, /*all_logits=*/true);
+        std::span<const float> all = target.eval(batch, n, /*all_logits=*/true);
         ss.verify_seconds += since(v0);
         ++ss.rounds;
         ss.drafted += kk;
@@ -165,8 +165,8 @@ std::vector<int32_t> speculative_generate(Forward& target_, Forward& draft_, std
         }
         next = correction;
         done = !emit(next);
-        if (opts_.adaptive) {
-            if (accepted == kk) k = std::min(k + 1, opts_.draft_max);
+        if (so.adaptive) {
+            if (accepted == kk) k = std::min(k + 1, so.draft_max);
             else if (accepted == 0) k = std::max(1, k - 1);
         }
     }
