@@ -12,12 +12,13 @@ one UTF-8 text per novel:
   austen-emma.txt                   austen-northanger-abbey.txt     austen-persuasion.txt
 
 plus SOURCE.txt naming the package, version, file and the sha256 of every text. The main calibration text is
-austen-pride-and-prejudice.txt (about 160,000 SmolLM2 tokens; `strata perplexity` prints the count).
+austen-pride-and-prejudice.txt: 167,892 tokens with SmolLM2's tokenizer (`strata perplexity` and llama.cpp's
+llama-tokenize count the same), 264,890 for Persuasion with stories260K's 512-token vocabulary.
 
 Why this text: a real English book that a distribution package ships verbatim. Debian and PyPI were searched
 for children's stories of TinyStories' kind (for stories260K) and had none that ship their text (PyPI tinytok
 ships code only; ovos-skill-fairytales fetches its tales at run time), so stories260K is measured on
-austen-persuasion.txt, the shortest novel, and bench/RESULTS.md says so.
+austen-persuasion.txt, one of the two shorter novels, and bench/RESULTS.md says so.
 
 Usage: python3 bench/get_calibration_text.py [--out DIR] [--deb FILE]
 """

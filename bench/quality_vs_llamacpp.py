@@ -119,7 +119,7 @@ def main() -> None:
         *rows,
         "",
         "stories260K is a TinyStories model (vocabulary of 512): no Debian or PyPI package was found that ships "
-        "children's stories of that kind, so it reads Austen's shortest novel; its perplexity is high for that "
+        "children's stories of that kind, so it reads Austen's Persuasion; its perplexity is high for that "
         "reason, and the comparison still checks the whole path (SentencePiece tokenizer with byte fallback, "
         "chunking, scoring) against llama.cpp.",
         "",
@@ -137,6 +137,7 @@ def main() -> None:
                 str(a.profile_chunks), "-t", str(a.threads), "--draft-max", str(a.draft_max), "-q", "-o", out_dir]
     for s in PROFILE_SPECS:
         prof_cmd += ["--spec", s]
+    load = os.getloadavg()[0]
     table = run(prof_cmd)
     table = "\n".join(line for line in table.splitlines() if line.startswith("|"))
     png = ""
@@ -147,8 +148,8 @@ def main() -> None:
         "## strata profile: SmolLM2 layer specs over Pride and Prejudice",
         "",
         f"Measured by `bench/quality_vs_llamacpp.py` on {results_md.today()}, strata commit {results_md.commit()}; "
-        f"machine: {results_md.machine()}; {a.threads} threads (speeds while other jobs may run: compare within "
-        "the table). KL and top-1 agreement are against the base's next-token distributions on the same tokens. "
+        f"machine: {results_md.machine()}; {a.threads} threads; load average {load:.1f} at the start (with other "
+        "jobs on the cores, speeds are noisy: compare within the table). KL and top-1 agreement are against the base's next-token distributions on the same tokens. "
         f"The draft columns treat each spec as a self-speculative draft of the base (--draft-max {a.draft_max}, "
         "greedy, the text's first tokens as prompt, identical output): acceptance of drafted tokens and decode "
         "speed relative to plain greedy decoding. CSV, JSON and the plot (SVG, bench/profile/profile.svg" + png +

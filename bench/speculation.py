@@ -52,6 +52,7 @@ def main() -> None:
            str(a.threads), "--draft-max", str(a.draft_max), "-o", "json"]
     for d in DRAFTS:
         cmd += ["--draft-spec", d]
+    load = os.getloadavg()[0]
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rows = json.loads(p.stdout)
@@ -60,7 +61,8 @@ def main() -> None:
         "## Self-speculative decoding on SmolLM2 (greedy, 128 tokens, identical output)",
         "",
         f"Measured by `bench/speculation.py` on {results_md.today()}, strata commit {results_md.commit()}; machine: "
-        f"{results_md.machine()}; {a.threads} threads; medians of {a.reps} repetitions of `strata bench` greedy "
+        f"{results_md.machine()} (load average {load:.1f} at the start: other jobs shared the cores, so "
+        "the tok/s are noisy, about ±10% between equal specs); {a.threads} threads; medians of {a.reps} repetitions of `strata bench` greedy "
         f"generation from \"The history of the\", --draft-max {a.draft_max} (adaptive). Cost ratio = the draft's "
         "virtual parameters / the full model's (decode reads each once per token); break-even = the acceptance "
         "the draft would need for 1.0x at that cost (formula in core/draft_select.h, verify counted as one decode "
@@ -89,6 +91,17 @@ def main() -> None:
         f"Best draft found: `{best[0]}` at {best[1]:.2f}x plain decoding ({100 * best[2]:.1f}% of drafted tokens "
         "accepted)." if best else "",
     ]
+    if best and best[1] < 1:
+        quarter = " / ".join(f"{100 * break_even(0.3, k):.0f}%" for k in (1, 2, 3))
+        lines += ["", (
+            "No draft pays on SmolLM2-135M. Its layers are not redundant enough: dropping even two of its 30 changes "
+            "the greedy token often (see the profile section's top-1 column), and a draft that keeps most layers "
+            "costs nearly a full decode step per drafted token (the output head, a fifth of the model, is paid by "
+            "every draft too), so each round pays about 1 + k·r decode steps for 1 + (accepted) tokens. The "
+            "break-even column says where it would pay: a draft at 30% of the model's cost breaks even at "
+            f"{quarter} acceptance (k = 1 / 2 / 3), which deep models whose later layers barely move the residual "
+            "stream (`strata layers` shows it) can reach; here the cheapest draft tried, `0:15`, accepts "
+            f"{100 * next((r['draft_acceptance'] for r in rows if r['test'].endswith('draft 0:15')), 0):.0f}%.")]
     if auto_line:
         lines += ["", "`--draft-spec auto` said: " + auto_line[0].split(": ", 1)[1]]
     lines += ["", "Command:", "", "    " + " ".join(c.replace(CACHE, "~/.cache/strata").replace(ROOT + "/", "")
