@@ -62,7 +62,8 @@ def main() -> None:
         "",
         f"Measured by `bench/speculation.py` on {results_md.today()}, strata commit {results_md.commit()}; machine: "
         f"{results_md.machine()} (load average {load:.1f} at the start: other jobs shared the cores, so "
-        "the tok/s are noisy, about ±10% between equal specs); {a.threads} threads; medians of {a.reps} repetitions of `strata bench` greedy "
+        f"the tok/s are noisy, about ±10% between equal specs); {a.threads} threads; medians of {a.reps} "
+        "repetitions of `strata bench` greedy "
         f"generation from \"The history of the\", --draft-max {a.draft_max} (adaptive). Cost ratio = the draft's "
         "virtual parameters / the full model's (decode reads each once per token); break-even = the acceptance "
         "the draft would need for 1.0x at that cost (formula in core/draft_select.h, verify counted as one decode "
@@ -89,7 +90,7 @@ def main() -> None:
     lines += [
         "",
         f"Best draft found: `{best[0]}` at {best[1]:.2f}x plain decoding ({100 * best[2]:.1f}% of drafted tokens "
-        "accepted)." if best else "",
+        "accepted; differences of less than about 10% between rows are noise in this run)." if best else "",
     ]
     if best and best[1] < 1:
         quarter = " / ".join(f"{100 * break_even(0.3, k):.0f}%" for k in (1, 2, 3))
