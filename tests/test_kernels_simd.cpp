@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -144,6 +145,11 @@ TEST(KernelsSimd, TablesAvailable) {
         EXPECT_STREQ(t->isa, "avx512");
     }
 #endif
+    // The cross tests run the binary on emulated CPUs with and without optional features (tests/kernels_only.cmake)
+    // and say which table the run-time dispatch must pick there.
+    if (const char* want = std::getenv("STRATA_EXPECT_ISA"); want && *want) {
+        EXPECT_STREQ(kernels().isa, want);
+    }
     for (Isa i : simd_isas()) {
         const KernelTable& K = *kernels_for(i);
         for (DType w : kWeightTypes) {
@@ -417,14 +423,24 @@ TEST(KernelsSimd, FloatOpsMatchScalar) {
                 expect_rel(got, want, vmax, "attention hd=" + std::to_string(hd) + " n_kv=" + std::to_string(n_kv));
             }
         }
+        // rope: whole and partial rotation (rot_dim < head_dim, pair counts that are not a multiple of the vector
+        // width), with and without per-pair frequency factors, head sizes past a SIMD kernel's chunk of pairs.
         for (bool neox : {false, true}) {
-            const int heads = 3, hd = 64;
-            const auto x = random_floats(heads * hd, seed++);
-            for (int pos : {0, 1, 17, 4000}) {
-                std::vector<float> want = x, got = x;
-                S.rope(want.data(), heads, hd, hd, pos, 10000.0f, 1.0f, nullptr, neox);
-                K.rope(got.data(), heads, hd, hd, pos, 10000.0f, 1.0f, nullptr, neox);
-                expect_rel(got, want, 1.0, "rope pos=" + std::to_string(pos));
+            for (auto [hd, rot] : {std::pair{64, 64}, {64, 36}, {80, 80}, {256, 256}, {128, 98}}) {
+                const int heads = 3;
+                const auto x = random_floats(heads * hd, seed++);
+                std::vector<float> ff(rot / 2);
+                for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + 0.37f * static_cast<float>(i % 5);
+                for (const float* factors : {static_cast<const float*>(nullptr), static_cast<const float*>(ff.data())}) {
+                    for (int pos : {0, 1, 17, 4000}) {
+                        std::vector<float> want = x, got = x;
+                        S.rope(want.data(), heads, hd, rot, pos, 10000.0f, 0.5f, factors, neox);
+                        K.rope(got.data(), heads, hd, rot, pos, 10000.0f, 0.5f, factors, neox);
+                        expect_rel(got, want, 1.0,
+                                   "rope hd=" + std::to_string(hd) + " rot=" + std::to_string(rot) + " pos=" +
+                                       std::to_string(pos) + (neox ? " neox" : "") + (factors ? " factors" : ""));
+                    }
+                }
             }
         }
     }

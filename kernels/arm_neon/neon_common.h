@@ -1,6 +1,7 @@
 // Shared NEON helpers. Included by the plain NEON translation units (namespace strata::neon, base Armv8-A: NEON is
-// part of every AArch64 CPU) and by the dotprod one (namespace strata::neon_dotprod, compiled with +dotprod), which
-// define STRATA_NEON_NS first. As in kernels/x86_avx2/x86_common.h, everything here has internal linkage in each
+// part of every AArch64 CPU) and by the dotprod one (namespace strata::neon_dotprod, compiled with
+// -march=armv8.2-a+dotprod: GCC's vdotq_s32 wants the 8.2 base, which also brings LSE atomics), which define
+// STRATA_NEON_NS first. As in kernels/x86_avx2/x86_common.h, everything here has internal linkage in each
 // includer (`namespace strata::STRATA_NEON_NS { namespace {`), and these headers use intrinsics, plain loops and C
 // library calls only: no inline function from a header shared with other translation units, whose out-of-line copy
 // compiled with +dotprod could be the one the linker keeps for a CPU without it.
