@@ -29,7 +29,23 @@
 #include "kernels/dtype.h"
 #include "kernels/kernels.h"
 
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
 namespace strata {
+#if defined(__aarch64__)
+// The two builds of the NEON quantized matmuls (kernels/arm_neon/quant.cpp, quant_dotprod.cpp), side by side.
+namespace neon {
+void fill_quant_matmuls(KernelTable& t);
+}
+namespace neon_dotprod {
+void fill_quant_matmuls(KernelTable& t);
+}
+#endif
 namespace {
 
 uint32_t idx(DType t) { return static_cast<uint32_t>(t); }
@@ -351,6 +367,35 @@ TEST(KernelsSimd, MatmulIsBatchInvariant) {
         }
     }
 }
+
+#if defined(__aarch64__)
+// The sdot and the vmull/vpadal matmuls give the same bits (the integer sums are exact and reduced alike before any
+// float operation), so a model's output does not depend on whether the CPU has dotprod.
+TEST(KernelsSimd, NeonDotprodAndPlainAgreeBitwise) {
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) GTEST_SKIP() << "this CPU has no dotprod";
+    KernelTable plain = scalar(), dot = scalar();
+    neon::fill_quant_matmuls(plain);
+    neon_dotprod::fill_quant_matmuls(dot);
+    for (DType wt : kWeightTypes) {
+        if (dtype_traits(wt).block_elems == 1) continue;
+        const DType at = dtype_traits(wt).vec_dot_type;
+        for (int64_t n : dtype_traits(wt).block_elems == 32 ? std::vector<int64_t>{96, 1056} : std::vector<int64_t>{256, 1280}) {
+            const int64_t rows = 9, B = 5;
+            const auto w = random_weights(wt, rows, n, 31);
+            const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
+            const auto xf = random_floats(static_cast<size_t>(B * n), 32);
+            std::vector<uint8_t> xq(xrb * B);
+            for (int64_t b = 0; b < B; ++b) scalar().quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+            for (int64_t nb : {int64_t{1}, B}) {
+                std::vector<float> a(static_cast<size_t>(nb * rows)), b(a.size());
+                plain.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, nb, a.data(), rows);
+                dot.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, nb, b.data(), rows);
+                ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << nm(wt) << " n=" << n << " B=" << nb;
+            }
+        }
+    }
+}
+#endif
 
 // Real widths, and enough tokens that the kernels split them into chunks.
 TEST(KernelsSimd, MatmulLargeShapes) {
