@@ -148,6 +148,15 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
     uint8_t* xq = s_.xq.data();
     const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
     tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+    if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
+        const MatmulPackedFn mp = K_.matmul_packed[static_cast<int>(w.dtype)];
+        const int64_t P = K_.pack_rows, groups = rows / P;
+        const int64_t grain = std::max<int64_t>(1, groups / (8 * n_threads_));
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups, grain), [&](const tbb::blocked_range<int64_t>& g) {
+            mp(packed, n, g.begin() * P, g.end() * P, xq, xrb, B, y, rows);
+        });
+        return;
+    }
     const MatmulFn mm = K_.matmul[static_cast<int>(w.dtype)];
     // Row chunks: enough to balance the threads, large enough to amortise the activation reads.
     const int64_t grain = std::max<int64_t>(16, rows / (8 * n_threads_));

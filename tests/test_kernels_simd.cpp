@@ -329,6 +329,65 @@ TEST(KernelsSimd, MatmulMatchesScalar) {
     }
 }
 
+// Packed (row-interleaved, made at load) weights: same results as the scalar reference within the usual bound,
+// nothing written outside [r0, r1), and every (row, token) bit-identical whatever the batch and the row range.
+TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
+    const KernelTable& S = scalar();
+    bool any = false;
+    for (Isa isa : simd_isas()) {
+        const KernelTable& K = *kernels_for(isa);
+        if (K.pack_rows <= 0) continue;
+        SCOPED_TRACE(isa_name(isa));
+        const int64_t P = K.pack_rows;
+        for (DType wt : kWeightTypes) {
+            if (!K.repack[idx(wt)]) continue;
+            ASSERT_NE(K.matmul_packed[idx(wt)], nullptr);
+            any = true;
+            const DType at = dtype_traits(wt).vec_dot_type;
+            for (int64_t n : {32, 96, 544, 4128}) {
+                const int64_t rows = 3 * P, B = 19, ldy = rows + 5;
+                const auto w = random_weights(wt, rows, n, 301);
+                const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
+                auto* packed = static_cast<uint8_t*>(std::aligned_alloc(64, (K.packed_size(wt, rows, n) + 63) / 64 * 64));
+                K.repack[idx(wt)](w.data(), wrb, rows, n, packed);
+                const auto xf = random_floats(static_cast<size_t>(B * n), 302);
+                std::vector<uint8_t> xq(xrb * B);
+                for (int64_t b = 0; b < B; ++b) S.quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+                std::vector<float> want(static_cast<size_t>(B * ldy)), full(static_cast<size_t>(B * ldy), std::nanf(""));
+                S.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, B, want.data(), ldy);
+                K.matmul_packed[idx(wt)](packed, n, 0, rows, xq.data(), xrb, B, full.data(), ldy);
+                const double terms = static_cast<double>(n / 32);
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t r = 0; r < ldy; ++r) {
+                        const float g = full[b * ldy + r];
+                        if (r >= rows) {
+                            ASSERT_TRUE(std::isnan(g)) << nm(wt) << " wrote past the rows";
+                            continue;
+                        }
+                        const double mag = term_magnitude(wt, w.data() + r * wrb, xq.data() + b * xrb, n);
+                        ASSERT_NEAR(g, want[b * ldy + r], 2 * (terms + 16) * std::ldexp(1.0, -24) * mag + 1e-30)
+                            << nm(wt) << " n=" << n << " r=" << r << " b=" << b;
+                    }
+                for (auto [b0, nb] : {std::pair<int64_t, int64_t>{0, 1}, {5, 1}, {18, 1}, {3, 2}, {7, 9}, {1, 17}}) {
+                    std::vector<float> part(static_cast<size_t>(nb * ldy), std::nanf(""));
+                    K.matmul_packed[idx(wt)](packed, n, P, 3 * P, xq.data() + b0 * xrb, xrb, nb, part.data(), ldy);
+                    for (int64_t b = 0; b < nb; ++b)
+                        for (int64_t r = 0; r < ldy; ++r) {
+                            const float g = part[b * ldy + r], f = full[(b0 + b) * ldy + r];
+                            if (r < P || r >= 3 * P) {
+                                ASSERT_TRUE(std::isnan(g)) << nm(wt) << " wrote row " << r << " outside its range";
+                                continue;
+                            }
+                            ASSERT_EQ(std::memcmp(&g, &f, 4), 0) << nm(wt) << " n=" << n << " token " << b0 + b << " row " << r;
+                        }
+                }
+                std::free(packed);
+            }
+        }
+    }
+    if (!any) GTEST_SKIP() << "no kernel table here has packed layouts";
+}
+
 // A (row, token) result is bit-identical whatever else is in the call: B, the token's place in the batch, the row
 // range. The forward pass relies on it: a prompt evaluated in one batch and the same prompt fed token by token
 // (a chat session reusing its KV cache) must give the same logits, or greedy outputs drift.
