@@ -610,9 +610,12 @@ bool available(std::string* why) {
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
-        if (why)
-            *why = e != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(e)
-                                    : std::string("no CUDA device found");
+        if (why) {
+            if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || n == 0)
+                *why = std::string("no CUDA GPU on this machine (") + (e == cudaSuccess ? "no device" : cudaGetErrorString(e)) + ")";
+            else
+                *why = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
+        }
         cudaGetLastError();
         return false;
     }
