@@ -13,6 +13,7 @@
 #include "core/speculative.h"
 #include "core/synth.h"
 #include "core/tokenizer.h"
+#include "cuda/backend.h"
 
 namespace strata::cli {
 
@@ -34,10 +35,20 @@ struct Row {
     int steps = 0;
     double virtual_params = 0, unique_bytes = 0;
     double median = 0, stddev = 0;  // tok/s
-    double acceptance = -1;
-    int draft_steps = 0;              // speculative rows: the draft plan's steps and virtual parameters
-    double draft_virtual_params = 0;         // speculative rows: drafted tokens the target kept
+    double acceptance = -1;         // speculative rows: drafted tokens the target kept
+    int draft_steps = 0;            // speculative rows: the draft plan's steps and virtual parameters
+    double draft_virtual_params = 0;
+    double read_gbps = -1;          // --device cuda tg rows: weight bytes read per second
 };
+
+// Weight bytes one decode token reads on the GPU: every step's layer (repeats read again), the final norm
+// and the output matrix. The embedding row is looked up on the host.
+double decode_bytes_per_token(const Model& m, const Plan& plan) {
+    double b = 0;
+    for (const Step& s : plan.steps) b += static_cast<double>(m.weight_bytes_layer(s.file_layer));
+    b += static_cast<double>(m.weights().output->nbytes + m.weights().output_norm->nbytes);
+    return b;
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -79,12 +90,25 @@ std::function<int()> register_bench(CLI::App& app) {
         const int need = std::max(a.n_prompt, a.n_gen) + 1;
         if (mo.n_ctx == 0) mo.n_ctx = std::max(need, 512);
         if (mo.n_ctx < need) throw std::invalid_argument("context " + std::to_string(mo.n_ctx) + " is smaller than the test");
+        const ForwardOptions fo = forward_options(mo);
+        const bool gpu = fo.device == "cuda";
+        std::string backend = kernels().isa;
+        double copy_bw = 0;  // bytes/s, measured in this run
+        if (gpu) {
+            std::string why;
+            if (!cuda::available(&why)) throw std::runtime_error("--device cuda: " + why);
+            const cuda::DeviceInfo d = cuda::device_info();
+            copy_bw = cuda::measure_copy_bandwidth();
+            backend = "cuda";
+            std::fprintf(stderr, "GPU: %s (sm_%d%d, %d SMs, %.1f GiB); copy bandwidth %.1f GB/s (read + write, median of 10)\n",
+                         d.name.c_str(), d.cc_major, d.cc_minor, d.sm_count, d.mem_total / 1073741824.0, copy_bw / 1e9);
+        }
         std::mt19937 rng(42);
         std::uniform_int_distribution<int32_t> tok(0, m.config().vocab_size - 1);
         std::vector<Row> rows;
         for (const std::string& spec : specs) {
             Plan plan = make_plan(m, spec == "base" ? "" : spec);
-            Forward fwd(lm.model, plan, forward_options(mo));
+            Forward fwd(lm.model, plan, fo);
             Row base;
             base.spec = spec;
             base.steps = plan.n_steps();
@@ -110,6 +134,8 @@ std::function<int()> register_bench(CLI::App& app) {
                 row.test = test;
                 row.median = median(tps);
                 row.stddev = stddev(tps);
+                if (gpu && !batched && fwd.gpu_steps() == plan.n_steps())
+                    row.read_gbps = decode_bytes_per_token(m, plan) * row.median / 1e9;
                 rows.push_back(row);
             };
             if (a.n_prompt > 0) run("pp" + std::to_string(a.n_prompt), a.n_prompt, true);
@@ -170,7 +196,9 @@ std::function<int()> register_bench(CLI::App& app) {
             for (const Row& r : rows)
                 j.push_back({{"model", m.file().path}, {"spec", r.spec}, {"steps", r.steps}, {"test", r.test},
                              {"virtual_params", r.virtual_params}, {"unique_weight_bytes", r.unique_bytes},
-                             {"tokens_per_second", r.median}, {"stddev", r.stddev}, {"isa", kernels().isa},
+                             {"tokens_per_second", r.median}, {"stddev", r.stddev}, {"isa", backend},
+                             {"weight_read_gbps", r.read_gbps < 0 ? nlohmann::json() : nlohmann::json(r.read_gbps)},
+                             {"copy_bandwidth_gbps", gpu ? nlohmann::json(copy_bw / 1e9) : nlohmann::json()},
                              {"draft_acceptance", r.acceptance < 0 ? nlohmann::json() : nlohmann::json(r.acceptance)},
                              {"draft_steps", r.draft_steps ? nlohmann::json(r.draft_steps) : nlohmann::json()},
                              {"draft_virtual_params",
@@ -178,20 +206,28 @@ std::function<int()> register_bench(CLI::App& app) {
                              {"threads", threads}, {"repetitions", a.reps}});
             std::printf("%s\n", j.dump(1).c_str());
         } else if (a.output == "csv") {
-            std::printf("model,spec,steps,virtual_params,unique_weight_bytes,test,tokens_per_second,stddev,isa,draft_acceptance\n");
+            std::printf("model,spec,steps,virtual_params,unique_weight_bytes,test,tokens_per_second,stddev,isa,draft_acceptance,"
+                        "weight_read_gbps,copy_bandwidth_gbps\n");
             for (const Row& r : rows)
-                std::printf("\"%s\",\"%s\",%d,%.0f,%.0f,\"%s\",%.3f,%.3f,%s,%s\n", m.config().name.c_str(), r.spec.c_str(),
-                            r.steps, r.virtual_params, r.unique_bytes, r.test.c_str(), r.median, r.stddev, kernels().isa,
-                            r.acceptance < 0 ? "" : std::to_string(r.acceptance).c_str());
+                std::printf("\"%s\",\"%s\",%d,%.0f,%.0f,\"%s\",%.3f,%.3f,%s,%s,%s,%s\n", m.config().name.c_str(),
+                            r.spec.c_str(), r.steps, r.virtual_params, r.unique_bytes, r.test.c_str(), r.median, r.stddev,
+                            backend.c_str(), r.acceptance < 0 ? "" : std::to_string(r.acceptance).c_str(),
+                            r.read_gbps < 0 ? "" : std::to_string(r.read_gbps).c_str(),
+                            gpu ? std::to_string(copy_bw / 1e9).c_str() : "");
         } else {
-            std::printf("| model | spec | steps | params | weights | isa | test | t/s | draft acceptance |\n");
-            std::printf("|---|---|--:|--:|--:|---|---|--:|--:|\n");
+            std::printf("| model | spec | steps | params | weights | isa | test | t/s | draft acceptance |%s\n",
+                        gpu ? " weights read | % of copy bandwidth |" : "");
+            std::printf("|---|---|--:|--:|--:|---|---|--:|--:|%s\n", gpu ? "--:|--:|" : "");
             for (const Row& r : rows) {
-                char acc[32] = "";
+                char acc[32] = "", bw[96] = "";
                 if (r.acceptance >= 0) std::snprintf(acc, sizeof acc, "%.0f%%", 100 * r.acceptance);
-                std::printf("| %s | %s | %d | %s | %s | %s | %s | %.2f ± %.2f | %s |\n", m.config().name.c_str(),
+                if (gpu && r.read_gbps >= 0)
+                    std::snprintf(bw, sizeof bw, " %.0f GB/s | %.1f%% |", r.read_gbps, 100 * r.read_gbps * 1e9 / copy_bw);
+                else if (gpu)
+                    std::snprintf(bw, sizeof bw, " | |");
+                std::printf("| %s | %s | %d | %s | %s | %s | %s | %.2f ± %.2f | %s |%s\n", m.config().name.c_str(),
                             r.spec.c_str(), r.steps, human_count(r.virtual_params).c_str(),
-                            human_bytes(r.unique_bytes).c_str(), kernels().isa, r.test.c_str(), r.median, r.stddev, acc);
+                            human_bytes(r.unique_bytes).c_str(), backend.c_str(), r.test.c_str(), r.median, r.stddev, acc, bw);
             }
         }
         return 0;

@@ -21,6 +21,11 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
         ->check(CLI::NonNegativeNumber);
     app.add_option("-t,--threads", o.n_threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per batched pass")->check(CLI::PositiveNumber);
+    app.add_option("--device", o.device, "where the forward pass runs: cpu or cuda")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    app.add_option("--n-gpu-layers,--gpu-layers", o.n_gpu_layers,
+                   "-ngl N: run the first N plan steps on the GPU (implies --device cuda; N >= steps: all, and the output)")
+        ->check(CLI::NonNegativeNumber);
 }
 
 void add_sampler_options(CLI::App& app, SamplerParams& p) {
@@ -79,6 +84,8 @@ ForwardOptions forward_options(const ModelOptions& o) {
     f.n_ctx = o.n_ctx;
     f.n_threads = o.n_threads;
     f.max_batch = o.n_batch;
+    f.device = o.device.empty() ? (o.n_gpu_layers > 0 ? "cuda" : "cpu") : o.device;
+    f.n_gpu_steps = o.n_gpu_layers;
     return f;
 }
 

@@ -20,6 +20,8 @@ struct ModelOptions {
     int n_ctx = 0;
     int n_threads = 0;
     int n_batch = 256;
+    std::string device;     // cpu | cuda; empty: cpu, or cuda when -ngl is given
+    int n_gpu_layers = -1;  // -ngl: plan steps offloaded to the GPU (-1: all with --device cuda)
 };
 
 // -m/--model, --tokenizer, --layer-spec/--layer_spec, -c/--ctx-size, -t/--threads, -b/--batch-size.

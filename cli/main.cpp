@@ -4,6 +4,7 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "cli/commands.h"
@@ -28,8 +29,12 @@ int main(int argc, char** argv) {
     add(strata::cli::register_perplexity);
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
+    // llama.cpp's spelling -ngl N (a multi-letter single-dash flag, which CLI11 does not take) is
+    // --n-gpu-layers N.
+    std::vector<std::string> args;
+    for (int i = argc - 1; i > 0; --i) args.emplace_back(std::string(argv[i]) == "-ngl" ? "--n-gpu-layers" : argv[i]);
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }

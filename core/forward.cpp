@@ -1,5 +1,7 @@
 #include "core/forward.h"
 
+#include "cuda/backend.h"
+
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -67,6 +69,37 @@ size_t max_activation_row_bytes(const ModelConfig& c, const ModelWeights& w) {
     return m;
 }
 
+// The model as the CUDA backend sees it: plain tensors and numbers (cuda/ knows no Model).
+cuda::Tensor cuda_tensor(const WeightView* w) {
+    if (!w) return {};
+    return cuda::Tensor{w->data, w->dtype, w->rows(), w->cols(), w->row_bytes};
+}
+
+cuda::ModelDesc cuda_model(const Model& model, const std::vector<float>& rope_factors) {
+    const ModelConfig& c = model.config();
+    const ModelWeights& W = model.weights();
+    cuda::ModelDesc d;
+    d.dim = c.dim, d.hidden_dim = c.hidden_dim, d.n_heads = c.n_heads, d.n_kv_heads = c.n_kv_heads;
+    d.head_dim = c.head_dim, d.vocab_size = c.vocab_size, d.rope_dim = c.rope_dim, d.rms_eps = c.rms_eps;
+    d.rope_neox = c.rope_neox, d.sliding_window = c.sliding_window, d.attn_scale = c.attn_scale;
+    d.ffn_gelu = c.ffn_gelu, d.rope_factors = rope_factors;
+    for (const LayerWeights& L : W.layers) {
+        cuda::LayerDesc l;
+        l.attn_norm = cuda_tensor(L.attn_norm), l.wq = cuda_tensor(L.wq), l.wk = cuda_tensor(L.wk);
+        l.wv = cuda_tensor(L.wv), l.wo = cuda_tensor(L.wo), l.bq = cuda_tensor(L.bq), l.bk = cuda_tensor(L.bk);
+        l.bv = cuda_tensor(L.bv), l.q_norm = cuda_tensor(L.q_norm), l.k_norm = cuda_tensor(L.k_norm);
+        l.post_attn_norm = cuda_tensor(L.post_attn_norm), l.ffn_norm = cuda_tensor(L.ffn_norm);
+        l.w_gate = cuda_tensor(L.w_gate), l.w_up = cuda_tensor(L.w_up), l.w_down = cuda_tensor(L.w_down);
+        l.post_ffn_norm = cuda_tensor(L.post_ffn_norm);
+        l.rope_theta = L.rope_theta, l.rope_freq_scale = L.rope_freq_scale;
+        l.sliding = L.kind == LayerKind::SlidingWindow;
+        d.layers.push_back(l);
+    }
+    d.output_norm = cuda_tensor(W.output_norm);
+    d.output = cuda_tensor(W.output);
+    return d;
+}
+
 }  // namespace
 
 Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& opts)
@@ -88,6 +121,22 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     for (const Step& st : plan_.steps)
         if (st.w != &model_->weights().layers.at(static_cast<size_t>(st.file_layer)))
             throw std::invalid_argument("plan does not belong to this model");
+    if (opts.device == "cuda") {
+        std::string why;
+        if (!cuda::available(&why)) throw std::runtime_error("--device cuda: " + why);
+        gpu_steps_ = opts.n_gpu_steps < 0 ? plan_.n_steps() : std::min(opts.n_gpu_steps, plan_.n_steps());
+        if (gpu_steps_ > 0) {
+            cuda::EngineOptions eo;
+            eo.n_ctx = n_ctx_;
+            eo.max_batch = s_.max_batch;
+            eo.with_output = gpu_steps_ == plan_.n_steps();
+            const std::vector<int> layers = plan_.layers();
+            gpu_ = std::make_unique<cuda::Engine>(cuda_model(*model_, rope_factors_),
+                                                  std::vector<int>(layers.begin(), layers.begin() + gpu_steps_), eo);
+        }
+    } else if (opts.device != "cpu") {
+        throw std::invalid_argument("unknown device '" + opts.device + "' (expected cpu or cuda)");
+    }
 }
 
 Forward::~Forward() = default;
@@ -99,6 +148,15 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
     uint8_t* xq = s_.xq.data();
     const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
     tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+    if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
+        const MatmulPackedFn mp = K_.matmul_packed[static_cast<int>(w.dtype)];
+        const int64_t P = K_.pack_rows, groups = rows / P;
+        const int64_t grain = std::max<int64_t>(1, groups / (8 * n_threads_));
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups, grain), [&](const tbb::blocked_range<int64_t>& g) {
+            mp(packed, n, g.begin() * P, g.end() * P, xq, xrb, B, y, rows);
+        });
+        return;
+    }
     const MatmulFn mm = K_.matmul[static_cast<int>(w.dtype)];
     // Row chunks: enough to balance the threads, large enough to amortise the activation reads.
     const int64_t grain = std::max<int64_t>(16, rows / (8 * n_threads_));
@@ -142,6 +200,8 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, b
             throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
                                      std::to_string(c.vocab_size));
     if (all_logits) s_.logits.resize(static_cast<size_t>(n) * c.vocab_size);
+    if (gpu_ && observer_) throw std::runtime_error("hidden-state analysis runs on the CPU only (drop --device cuda)");
+    gpu_logits_ = nullptr;
     arena_->execute([&] {
         for (int done = 0; done < n; done += s_.max_batch) {
             const int b = std::min(s_.max_batch, n - done);
@@ -153,8 +213,8 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, b
                            s_.logits.data());
         }
     });
-    return all_logits ? std::span<const float>(s_.logits.data(), static_cast<size_t>(n) * c.vocab_size)
-                      : std::span<const float>(s_.logits.data(), static_cast<size_t>(c.vocab_size));
+    if (all_logits) return std::span<const float>(s_.logits.data(), static_cast<size_t>(n) * c.vocab_size);
+    return std::span<const float>(gpu_logits_ ? gpu_logits_ : s_.logits.data(), static_cast<size_t>(c.vocab_size));
 }
 
 // One batch of B tokens at positions pos..pos+B-1; writes the logits `which` asks for: (B or 1, vocab).
@@ -174,7 +234,26 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
     }
     if (observer_) observer_(0, x, B, pos);
 
-    for (const Step& step : plan_.steps) {
+    if (gpu_) {
+        if (gpu_steps_ == plan_.n_steps()) {  // everything on the GPU, the output included
+            if (which == Logits::None) {
+                // The logits are not wanted, but the engine's last pass computes them for one token: cheap.
+                gpu_->eval(x, B, pos, 1, nullptr);
+            } else {
+                const int n_out = which == Logits::All ? B : 1;
+                const float* l = gpu_->eval(x, B, pos, n_out, nullptr);
+                if (which == Logits::All)
+                    std::memcpy(logits, l, sizeof(float) * static_cast<size_t>(n_out) * c.vocab_size);
+                else
+                    gpu_logits_ = l;
+            }
+            return;
+        }
+        gpu_->eval(x, B, pos, 0, x);  // the first gpu_steps_ steps; x comes back for the CPU's steps
+    }
+
+    for (int si = gpu_steps_; si < plan_.n_steps(); ++si) {
+        const Step& step = plan_.steps[static_cast<size_t>(si)];
         const LayerWeights& L = *step.w;
         const float* factors = rope_factors_.empty() ? nullptr : rope_factors_.data();
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <tbb/task_arena.h>
@@ -13,6 +14,10 @@
 #include "kernels/kernels.h"
 
 namespace strata {
+
+namespace cuda {
+class Engine;
+}
 
 // One K and one V slot per plan *step* (never per file layer): steps that reuse a layer keep separate caches.
 class KVCache {
@@ -50,6 +55,8 @@ struct ForwardOptions {
     int n_ctx = 0;        // 0: the model's training context, capped at 4096
     int n_threads = 0;    // 0: all cores
     int max_batch = 256;  // prompt tokens evaluated per batched pass
+    std::string device = "cpu";  // "cpu" or "cuda"
+    int n_gpu_steps = -1;        // with cuda: the first N plan steps run on the GPU (-1: all, and the output)
 };
 
 class Forward {
@@ -68,6 +75,9 @@ public:
     int n_ctx() const { return n_ctx_; }
     int n_threads() const { return n_threads_; }
     const KVCache& kv_cache() const { return kv_; }
+    // Plan steps that run on the GPU (0 on the CPU path), and the GPU engine itself (null on the CPU path).
+    int gpu_steps() const { return gpu_steps_; }
+    const cuda::Engine* gpu() const { return gpu_.get(); }
 
     // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
     // embeddings, step 0's input) and state i + 1 (after step i), x (B, dim) for the tokens at pos..pos+B-1.
@@ -93,6 +103,11 @@ private:
     RunState s_;
     StateObserver observer_;
     std::vector<float> rope_factors_;  // (rope_dim/2) Llama 3 frequency factors, or empty
+    // --device cuda: steps [0, gpu_steps_) run on the GPU; when that is every step, the output does too and
+    // the logits are read from the engine's pinned buffer (gpu_logits_).
+    std::unique_ptr<cuda::Engine> gpu_;
+    int gpu_steps_ = 0;
+    const float* gpu_logits_ = nullptr;
 };
 
 }  // namespace strata

@@ -1,10 +1,15 @@
 #include "core/model.h"
 
+#include <sys/mman.h>
+#include <tbb/parallel_for.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "core/tokenizer.h"
+#include "kernels/kernels.h"
 #include "loaders/rewrite.h"
 
 namespace strata {
@@ -222,11 +227,55 @@ std::shared_ptr<const Model> Model::from_file(ModelFile file) {
             m->config_.vocab_size = static_cast<int>(std::min<int64_t>(e->rows(), 1 << 24));
     }
     m->weights_ = bind_weights(m->file_, m->config_);
+    m->pack_weights();
     m->tokenizer_ = std::make_shared<const Tokenizer>(Tokenizer::from_metadata(m->file_.meta));
     if (m->tokenizer_->n_vocab() != m->config_.vocab_size)
         throw std::runtime_error(m->file_.path + ": tokenizer has " + std::to_string(m->tokenizer_->n_vocab()) +
                                  " tokens but the embedding has " + std::to_string(m->config_.vocab_size) + " rows");
     return m;
+}
+
+// Packs every matrix the forward pass multiplies by (each file tensor once, so repeated plan steps share it),
+// where the kernel table has a packed layout for its type. The file pages a packed tensor came from are handed
+// back to the kernel (they are read again only if something asks, e.g. the embedding rows of a tied output),
+// so packing does not double the resident memory. STRATA_NO_PACK=1 turns packing off.
+void Model::pack_weights() {
+    const KernelTable& K = kernels();
+    if (K.pack_rows <= 0) return;
+    if (const char* e = std::getenv("STRATA_NO_PACK"); e && std::string(e) == "1") return;
+    std::vector<const WeightView*> todo;
+    auto want = [&](const WeightView* w) {
+        if (!w || packed_.count(w) || !K.repack[static_cast<int>(w->dtype)]) return;
+        if (w->rows() % K.pack_rows != 0 || w->cols() % 32 != 0) return;
+        if (std::find(todo.begin(), todo.end(), w) != todo.end()) return;
+        todo.push_back(w);
+    };
+    want(weights_.output);
+    for (const LayerWeights& L : weights_.layers)
+        for (const WeightView* w : {L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down}) want(w);
+    std::vector<void*> bufs(todo.size());
+    for (size_t i = 0; i < todo.size(); ++i) {
+        const size_t bytes = (K.packed_size(todo[i]->dtype, todo[i]->rows(), todo[i]->cols()) + 63) / 64 * 64;
+        bufs[i] = std::aligned_alloc(64, bytes);
+        if (!bufs[i]) throw std::bad_alloc();
+        packed_store_.emplace_back(bufs[i]);
+        packed_bytes_ += bytes;
+    }
+    const long page = sysconf(_SC_PAGESIZE);
+    auto release = [&](const WeightView* w) {  // the file pages just packed: not needed in memory any more
+        for (const auto& map : file_.mappings) {
+            if (!map->is_mmap() || w->data < map->data() || w->data + w->nbytes > map->data() + map->size()) continue;
+            const uintptr_t a = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
+            const uintptr_t b = (reinterpret_cast<uintptr_t>(w->data) + w->nbytes) / page * page;
+            if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+        }
+    };
+    tbb::parallel_for(size_t{0}, todo.size(), [&](size_t i) {
+        const WeightView* w = todo[i];
+        K.repack[static_cast<int>(w->dtype)](w->data, w->row_bytes, w->rows(), w->cols(), bufs[i]);
+        release(w);
+    });
+    for (size_t i = 0; i < todo.size(); ++i) packed_[todo[i]] = bufs[i];
 }
 
 int64_t Model::n_params_global() const {

@@ -2,8 +2,10 @@
 // its tokenizer. Immutable after load; sessions and plans only point into it.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "loaders/model_file.h"
@@ -96,6 +98,15 @@ public:
     const ModelWeights& weights() const { return weights_; }
     const Tokenizer& tokenizer() const { return *tokenizer_; }
 
+    // The matrix in the kernel table's packed layout (KernelTable::repack), made once at load for the types
+    // and shapes where the table has one; nullptr otherwise. Views still point at the file's bytes (rewrites,
+    // the embedding lookup and `show` read those); only the forward pass's matmuls read the packed copy.
+    const void* packed(const WeightView* w) const {
+        auto it = packed_.find(w);
+        return it == packed_.end() ? nullptr : it->second;
+    }
+    size_t packed_bytes() const { return packed_bytes_; }
+
     int64_t n_params_global() const;          // embeddings, final norm, output (once if tied)
     int64_t n_params_layer(int file_layer) const;
     size_t weight_bytes_global() const;
@@ -106,6 +117,13 @@ private:
     ModelConfig config_;
     ModelWeights weights_;
     std::shared_ptr<const Tokenizer> tokenizer_;
+    struct FreeDeleter {
+        void operator()(void* p) const { std::free(p); }
+    };
+    std::vector<std::unique_ptr<void, FreeDeleter>> packed_store_;
+    std::unordered_map<const WeightView*, const void*> packed_;
+    size_t packed_bytes_ = 0;
+    void pack_weights();
 };
 
 ModelConfig config_from_metadata(const Metadata& meta);

@@ -35,7 +35,7 @@ const char* isa_name(Isa isa) {
 
 namespace {
 
-bool cpu_supports(Isa isa) {
+[[maybe_unused]] bool cpu_supports(Isa isa) {  // (only the x86 tables ask it)
     switch (isa) {
         case Isa::Scalar: return true;
 #if defined(STRATA_HAVE_X86)

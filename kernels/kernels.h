@@ -21,12 +21,25 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
 using MatmulFn = void (*)(const void* w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1, const void* x,
                           size_t x_row_bytes, int64_t B, float* y, int64_t ldy);
 
+// Row-interleaved weights, made once at load (per *file* tensor, never per plan step): groups of pack_rows
+// rows stored so one vector load holds a few elements of every row of the group, and the products land one
+// row per lane (no horizontal sums, the per-block float work shared by a whole group). rows % pack_rows == 0;
+// the packed tensor takes rows * w_row_bytes bytes, 64-byte aligned.
+using RepackFn = void (*)(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* dst);
+// As MatmulFn, over packed weights; r0 and r1 multiples of pack_rows. Activations in the weight's vec_dot_type.
+using MatmulPackedFn = void (*)(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x,
+                                size_t x_row_bytes, int64_t B, float* y, int64_t ldy);
+
 struct KernelTable {
     const char* isa = "scalar";
     QuantizeRowFn quantize_row[kNumDTypes] = {};      // by activation dtype
     DequantizeRowFn dequantize_row[kNumDTypes] = {};  // by weight dtype
     VecDotFn vec_dot[kNumDTypes] = {};                // by weight dtype
     MatmulFn matmul[kNumDTypes] = {};                 // by weight dtype
+    int pack_rows = 0;                                // 0: this table has no packed layouts
+    RepackFn repack[kNumDTypes] = {};                 // by weight dtype, where a packed layout pays
+    size_t (*packed_size)(DType t, int64_t rows, int64_t n) = nullptr;
+    MatmulPackedFn matmul_packed[kNumDTypes] = {};
 
     // out[i] = x[i] / rms(x) * w[i]   (out may alias x)
     void (*rmsnorm)(float* out, const float* x, const float* w, int64_t n, float eps) = nullptr;

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -28,7 +29,23 @@
 #include "kernels/dtype.h"
 #include "kernels/kernels.h"
 
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
 namespace strata {
+#if defined(__aarch64__)
+// The two builds of the NEON quantized matmuls (kernels/arm_neon/quant.cpp, quant_dotprod.cpp), side by side.
+namespace neon {
+void fill_quant_matmuls(KernelTable& t);
+}
+namespace neon_dotprod {
+void fill_quant_matmuls(KernelTable& t);
+}
+#endif
 namespace {
 
 uint32_t idx(DType t) { return static_cast<uint32_t>(t); }
@@ -144,6 +161,11 @@ TEST(KernelsSimd, TablesAvailable) {
         EXPECT_STREQ(t->isa, "avx512");
     }
 #endif
+    // The cross tests run the binary on emulated CPUs with and without optional features (tests/kernels_only.cmake)
+    // and say which table the run-time dispatch must pick there.
+    if (const char* want = std::getenv("STRATA_EXPECT_ISA"); want && *want) {
+        EXPECT_STREQ(kernels().isa, want);
+    }
     for (Isa i : simd_isas()) {
         const KernelTable& K = *kernels_for(i);
         for (DType w : kWeightTypes) {
@@ -307,6 +329,65 @@ TEST(KernelsSimd, MatmulMatchesScalar) {
     }
 }
 
+// Packed (row-interleaved, made at load) weights: same results as the scalar reference within the usual bound,
+// nothing written outside [r0, r1), and every (row, token) bit-identical whatever the batch and the row range.
+TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
+    const KernelTable& S = scalar();
+    bool any = false;
+    for (Isa isa : simd_isas()) {
+        const KernelTable& K = *kernels_for(isa);
+        if (K.pack_rows <= 0) continue;
+        SCOPED_TRACE(isa_name(isa));
+        const int64_t P = K.pack_rows;
+        for (DType wt : kWeightTypes) {
+            if (!K.repack[idx(wt)]) continue;
+            ASSERT_NE(K.matmul_packed[idx(wt)], nullptr);
+            any = true;
+            const DType at = dtype_traits(wt).vec_dot_type;
+            for (int64_t n : {32, 96, 544, 4128}) {
+                const int64_t rows = 3 * P, B = 19, ldy = rows + 5;
+                const auto w = random_weights(wt, rows, n, 301);
+                const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
+                auto* packed = static_cast<uint8_t*>(std::aligned_alloc(64, (K.packed_size(wt, rows, n) + 63) / 64 * 64));
+                K.repack[idx(wt)](w.data(), wrb, rows, n, packed);
+                const auto xf = random_floats(static_cast<size_t>(B * n), 302);
+                std::vector<uint8_t> xq(xrb * B);
+                for (int64_t b = 0; b < B; ++b) S.quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+                std::vector<float> want(static_cast<size_t>(B * ldy)), full(static_cast<size_t>(B * ldy), std::nanf(""));
+                S.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, B, want.data(), ldy);
+                K.matmul_packed[idx(wt)](packed, n, 0, rows, xq.data(), xrb, B, full.data(), ldy);
+                const double terms = static_cast<double>(n / 32);
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t r = 0; r < ldy; ++r) {
+                        const float g = full[b * ldy + r];
+                        if (r >= rows) {
+                            ASSERT_TRUE(std::isnan(g)) << nm(wt) << " wrote past the rows";
+                            continue;
+                        }
+                        const double mag = term_magnitude(wt, w.data() + r * wrb, xq.data() + b * xrb, n);
+                        ASSERT_NEAR(g, want[b * ldy + r], 2 * (terms + 16) * std::ldexp(1.0, -24) * mag + 1e-30)
+                            << nm(wt) << " n=" << n << " r=" << r << " b=" << b;
+                    }
+                for (auto [b0, nb] : {std::pair<int64_t, int64_t>{0, 1}, {5, 1}, {18, 1}, {3, 2}, {7, 9}, {1, 17}}) {
+                    std::vector<float> part(static_cast<size_t>(nb * ldy), std::nanf(""));
+                    K.matmul_packed[idx(wt)](packed, n, P, 3 * P, xq.data() + b0 * xrb, xrb, nb, part.data(), ldy);
+                    for (int64_t b = 0; b < nb; ++b)
+                        for (int64_t r = 0; r < ldy; ++r) {
+                            const float g = part[b * ldy + r], f = full[(b0 + b) * ldy + r];
+                            if (r < P || r >= 3 * P) {
+                                ASSERT_TRUE(std::isnan(g)) << nm(wt) << " wrote row " << r << " outside its range";
+                                continue;
+                            }
+                            ASSERT_EQ(std::memcmp(&g, &f, 4), 0) << nm(wt) << " n=" << n << " token " << b0 + b << " row " << r;
+                        }
+                }
+                std::free(packed);
+            }
+        }
+    }
+    if (!any) GTEST_SKIP() << "no kernel table here has packed layouts";
+}
+
 // A (row, token) result is bit-identical whatever else is in the call: B, the token's place in the batch, the row
 // range. The forward pass relies on it: a prompt evaluated in one batch and the same prompt fed token by token
 // (a chat session reusing its KV cache) must give the same logits, or greedy outputs drift.
@@ -345,6 +426,35 @@ TEST(KernelsSimd, MatmulIsBatchInvariant) {
         }
     }
 }
+
+#if defined(__aarch64__)
+// The sdot and the vmull/vpadal matmuls give the same bits (the integer sums are exact and reduced alike before any
+// float operation), so a model's output does not depend on whether the CPU has dotprod.
+TEST(KernelsSimd, NeonDotprodAndPlainAgreeBitwise) {
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) GTEST_SKIP() << "this CPU has no dotprod";
+    KernelTable plain = scalar(), dot = scalar();
+    neon::fill_quant_matmuls(plain);
+    neon_dotprod::fill_quant_matmuls(dot);
+    for (DType wt : kWeightTypes) {
+        if (dtype_traits(wt).block_elems == 1) continue;
+        const DType at = dtype_traits(wt).vec_dot_type;
+        for (int64_t n : dtype_traits(wt).block_elems == 32 ? std::vector<int64_t>{96, 1056} : std::vector<int64_t>{256, 1280}) {
+            const int64_t rows = 9, B = 5;
+            const auto w = random_weights(wt, rows, n, 31);
+            const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
+            const auto xf = random_floats(static_cast<size_t>(B * n), 32);
+            std::vector<uint8_t> xq(xrb * B);
+            for (int64_t b = 0; b < B; ++b) scalar().quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+            for (int64_t nb : {int64_t{1}, B}) {
+                std::vector<float> a(static_cast<size_t>(nb * rows)), b(a.size());
+                plain.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, nb, a.data(), rows);
+                dot.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, nb, b.data(), rows);
+                ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << nm(wt) << " n=" << n << " B=" << nb;
+            }
+        }
+    }
+}
+#endif
 
 // Real widths, and enough tokens that the kernels split them into chunks.
 TEST(KernelsSimd, MatmulLargeShapes) {
@@ -417,14 +527,24 @@ TEST(KernelsSimd, FloatOpsMatchScalar) {
                 expect_rel(got, want, vmax, "attention hd=" + std::to_string(hd) + " n_kv=" + std::to_string(n_kv));
             }
         }
+        // rope: whole and partial rotation (rot_dim < head_dim, pair counts that are not a multiple of the vector
+        // width), with and without per-pair frequency factors, head sizes past a SIMD kernel's chunk of pairs.
         for (bool neox : {false, true}) {
-            const int heads = 3, hd = 64;
-            const auto x = random_floats(heads * hd, seed++);
-            for (int pos : {0, 1, 17, 4000}) {
-                std::vector<float> want = x, got = x;
-                S.rope(want.data(), heads, hd, hd, pos, 10000.0f, 1.0f, nullptr, neox);
-                K.rope(got.data(), heads, hd, hd, pos, 10000.0f, 1.0f, nullptr, neox);
-                expect_rel(got, want, 1.0, "rope pos=" + std::to_string(pos));
+            for (auto [hd, rot] : {std::pair{64, 64}, {64, 36}, {80, 80}, {256, 256}, {128, 98}}) {
+                const int heads = 3;
+                const auto x = random_floats(heads * hd, seed++);
+                std::vector<float> ff(rot / 2);
+                for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + 0.37f * static_cast<float>(i % 5);
+                for (const float* factors : {static_cast<const float*>(nullptr), static_cast<const float*>(ff.data())}) {
+                    for (int pos : {0, 1, 17, 4000}) {
+                        std::vector<float> want = x, got = x;
+                        S.rope(want.data(), heads, hd, rot, pos, 10000.0f, 0.5f, factors, neox);
+                        K.rope(got.data(), heads, hd, rot, pos, 10000.0f, 0.5f, factors, neox);
+                        expect_rel(got, want, 1.0,
+                                   "rope hd=" + std::to_string(hd) + " rot=" + std::to_string(rot) + " pos=" +
+                                       std::to_string(pos) + (neox ? " neox" : "") + (factors ? " factors" : ""));
+                    }
+                }
             }
         }
     }

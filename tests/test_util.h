@@ -14,8 +14,14 @@
 
 namespace strata::test {
 
-inline std::string shared_model(const std::string& name) { return std::string(STRATA_SHARED_MODELS) + "/" + name; }
-inline std::string cached_model(const std::string& name) { return std::string(STRATA_MODEL_CACHE) + "/" + name; }
+// The folders are compiled in; STRATA_SHARED_MODELS / STRATA_MODEL_CACHE in the environment override them
+// (a test binary carried to another machine, e.g. a GPU host).
+inline std::string env_or(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+inline std::string shared_model(const std::string& name) { return env_or("STRATA_SHARED_MODELS", STRATA_SHARED_MODELS) + "/" + name; }
+inline std::string cached_model(const std::string& name) { return env_or("STRATA_MODEL_CACHE", STRATA_MODEL_CACHE) + "/" + name; }
 inline std::string test_data(const std::string& rel) { return std::string(STRATA_TEST_DATA) + "/" + rel; }
 inline std::string smollm2_path() { return cached_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 
