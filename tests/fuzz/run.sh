@@ -21,6 +21,9 @@ bin="$build/tests/fuzz/fuzz_$harness"
 [ -x "$bin" ] || { echo "no $bin: build with -DSTRATA_FUZZ=ON first" >&2; exit 2; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-exec nice -n 19 "$bin" -max_len=$max_len -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
-  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" \
-  2> >(tee "$work/$harness/log" | grep -E '^(INFO: Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix)' >&2)
+log="$work/$harness/log"
+rc=0
+nice -n 19 "$bin" -max_len=$max_len -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
+  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" 2> "$log" || rc=$?
+grep -E '^(INFO: Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*runtime error)' "$log" >&2 || true
+exit $rc
