@@ -66,6 +66,7 @@ public:
     const Plan& plan() const { return plan_; }
     int n_ctx() const { return n_ctx_; }
     int n_threads() const { return n_threads_; }
+    int max_batch() const { return s_.max_batch; }  // tokens per batched pass (eval splits longer inputs)
     const KVCache& kv_cache() const { return kv_; }
 
     // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
