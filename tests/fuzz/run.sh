@@ -21,7 +21,7 @@ bin="$build/tests/fuzz/fuzz_$harness"
 [ -x "$bin" ] || { echo "no $bin: build with -DSTRATA_FUZZ=ON first" >&2; exit 2; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-log="$work/$harness/log"
+log="${FUZZ_LOG:-$work/$harness/log}"  # campaign.sh gives each process its own
 rc=0
 nice -n 19 "$bin" -max_len=$max_len -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
   -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" 2> "$log" || rc=$?
