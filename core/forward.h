@@ -74,6 +74,7 @@ public:
     const Plan& plan() const { return plan_; }
     int n_ctx() const { return n_ctx_; }
     int n_threads() const { return n_threads_; }
+    int max_batch() const { return s_.max_batch; }  // tokens per batched pass (eval splits longer inputs)
     const KVCache& kv_cache() const { return kv_; }
     // Plan steps that run on the GPU (0 on the CPU path), and the GPU engine itself (null on the CPU path).
     int gpu_steps() const { return gpu_steps_; }

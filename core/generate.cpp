@@ -1,5 +1,6 @@
 #include "core/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -15,16 +16,32 @@ std::vector<int32_t> generate(Forward& fwd, Sampler& sampler, std::span<const in
     GenerationStats st;
     std::vector<int32_t> out;
 
+    const auto aborted = [&] { return opts.abort && opts.abort->load(std::memory_order_relaxed); };
     auto t0 = clock::now();
-    std::span<const float> logits = fwd.eval(prompt, pos);
-    pos += static_cast<int>(prompt.size());
-    for (int32_t t : prompt) sampler.accept(t);
-    st.prompt_tokens = static_cast<int>(prompt.size());
+    // The prompt in the forward pass's own batches (the same split eval makes, so the same numbers), with the
+    // abort flag checked between them: Ctrl-C during a long prefill stops within one batch.
+    std::span<const float> logits;
+    const size_t batch = static_cast<size_t>(std::max(1, fwd.max_batch()));
+    for (size_t done = 0; done < prompt.size(); done += batch) {
+        if (aborted()) {
+            st.aborted = true;
+            break;
+        }
+        const std::span<const int32_t> part = prompt.subspan(done, std::min(batch, prompt.size() - done));
+        logits = fwd.eval(part, pos);
+        pos += static_cast<int>(part.size());
+        for (int32_t t : part) sampler.accept(t);
+        st.prompt_tokens += static_cast<int>(part.size());
+    }
     st.prompt_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    if (st.aborted) {
+        if (stats) *stats = st;
+        return out;
+    }
 
     t0 = clock::now();
     while (opts.max_new_tokens < 0 || static_cast<int>(out.size()) < opts.max_new_tokens) {
-        if (opts.abort && opts.abort->load(std::memory_order_relaxed)) {
+        if (aborted()) {
             st.aborted = true;
             break;
         }

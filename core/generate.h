@@ -29,7 +29,8 @@ using TokenCallback = std::function<bool(int32_t token)>;
 struct GenerateOptions {
     int max_new_tokens = 128;  // < 0: until end of generation or the context is full
     bool stop_at_eog = true;
-    // Checked before sampling each token: once true, generation stops (every returned token was evaluated then).
+    // Checked before each prompt batch and before sampling each token: once true, generation stops. Stopped
+    // during the prompt, `pos` covers the batches already evaluated (the cache holds them) and nothing is returned.
     const std::atomic<bool>* abort = nullptr;
 };
 

@@ -534,6 +534,9 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition_special(std::string_view t
         const uint32_t attr = attrs_[id];
         if (!parse_special && (attr & (CONTROL | UNKNOWN))) continue;
         const std::string& special = tokens_[id];
+        // Fragments are ranges of text: a token that text lacks splits none of them. Most special tokens are
+        // absent (Gemma 3 has thousands), so this keeps a short encode from rebuilding the list for each.
+        if (text.find(special) == std::string_view::npos) continue;
         std::vector<Fragment> next;
         next.reserve(frags.size() + 2);
         for (const Fragment& f : frags) {

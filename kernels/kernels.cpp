@@ -7,6 +7,10 @@
 
 #include "kernels/generic/generic.h"
 
+#if defined(STRATA_HAVE_X86)
+#include <cpuid.h>
+#endif
+
 namespace strata {
 
 #if defined(STRATA_HAVE_X86)
@@ -35,17 +39,33 @@ const char* isa_name(Isa isa) {
 
 namespace {
 
+#if defined(STRATA_HAVE_X86)
+// F16C (leaf 1, ECX bit 29) and AVX512-VNNI (leaf 7, sub-leaf 0, ECX bit 11) straight from cpuid: clang 14's
+// __builtin_cpu_supports knows neither name, and the fuzz build is clang. OS support for the AVX and AVX-512
+// register state is part of the avx2 / avx512f checks they are combined with.
+bool cpu_has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+    return (ecx >> 29) & 1u;
+}
+bool cpu_has_avx512vnni() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    return (ecx >> 11) & 1u;
+}
+#endif
+
 [[maybe_unused]] bool cpu_supports(Isa isa) {  // (only the x86 tables ask it)
     switch (isa) {
         case Isa::Scalar: return true;
 #if defined(STRATA_HAVE_X86)
         case Isa::Avx2:
             return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
+                   cpu_has_f16c();
         case Isa::Avx512:
             return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") &&
                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+                   __builtin_cpu_supports("avx512dq") && cpu_has_avx512vnni();
 #endif
 #if defined(STRATA_HAVE_NEON)
         case Isa::Neon: return true;

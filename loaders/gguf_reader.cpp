@@ -150,8 +150,11 @@ ModelFile read_gguf(std::shared_ptr<const MappedFile> file) {
     if (const MetaValue* a = mf.meta.find("general.alignment")) {
         if (!a->is_integer()) c.fail("general.alignment is not an integer");
         alignment = a->u;
-        if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20))
-            c.fail("general.alignment " + std::to_string(alignment) + " is not a power of two up to 1 MiB");
+        // The format requires a multiple of 8; below that, tensor data lands at addresses its type cannot be read
+        // from (a float at an odd byte: undefined behaviour, found by fuzzing with general.alignment = 1).
+        if (alignment < 8 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20))
+            c.fail("general.alignment " + std::to_string(alignment) +
+                   " is not a power of two from 8 to 1 MiB (GGUF requires a multiple of 8)");
     }
     mf.alignment = static_cast<uint32_t>(alignment);
 

@@ -9,6 +9,25 @@
 #include <cstring>
 #include <stdexcept>
 
+// Under AddressSanitizer the slack around from_bytes()'s aligned copy is poisoned, so a parser that reads even
+// one byte before or past the bytes it was given is caught (the fuzz harnesses and the sanitizer tests rely on it).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STRATA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(STRATA_ASAN)
+#define STRATA_ASAN 1
+#endif
+#ifdef STRATA_ASAN
+#include <sanitizer/asan_interface.h>
+#define STRATA_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define STRATA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define STRATA_POISON(p, n) ((void)(p), (void)(n))
+#define STRATA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace strata {
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
@@ -51,12 +70,15 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> by
     if (!bytes.empty()) std::memcpy(aligned, bytes.data(), bytes.size());
     f->data_ = aligned;
     f->size_ = bytes.size();
+    STRATA_POISON(f->owned_.data(), static_cast<size_t>(aligned - f->owned_.data()));
+    STRATA_POISON(aligned + bytes.size(), static_cast<size_t>(f->owned_.data() + f->owned_.size() - (aligned + bytes.size())));
     f->path_ = std::move(name);
     return f;
 }
 
 MappedFile::~MappedFile() {
     if (mapped_ && data_) munmap(const_cast<uint8_t*>(data_), size_);
+    if (!owned_.empty()) STRATA_UNPOISON(owned_.data(), owned_.size());
 }
 
 }  // namespace strata

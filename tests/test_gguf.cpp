@@ -1,7 +1,13 @@
 // GGUF reader and writer: round trips, and every kind of broken file gives one clear error.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
 
+#include "core/forward.h"
 #include "core/model.h"
+#include "core/plan.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
 #include "test_util.h"
@@ -272,4 +278,91 @@ TEST(GgufBadInput, CliPrintsOneLineAndExitsNonZero) {
     CliResult r = run_cli("show -m /nonexistent/model.gguf");
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
+}
+
+// Issue 10's resource limits: files that claim huge strings, arrays, tensors or models, and a context larger
+// than memory, are refused from the bytes that are there, before anything of the claimed size is allocated.
+// Proven in a child process whose address space is capped 256 MiB above what it already uses: an attempt to
+// allocate what the file claims would throw std::bad_alloc there (exit 3) instead of the one-line error.
+// (Skipped under AddressSanitizer, which reserves terabytes of shadow memory up front.)
+TEST(GgufBadInput, HugeClaimsAreRefusedBeforeAllocating) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "address-space limits do not mix with ASan";
+#endif
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    auto stories = Model::load(shared_model("stories260K.gguf"));  // mapped before the cap
+    std::vector<std::vector<uint8_t>> files;
+    {  // a tensor of 2^20 x 2^20 floats (4 TiB) in a tiny file, and one whose size overflows 64 bits
+        for (uint64_t ne1 : {1ull << 20, 1ull << 62}) {
+            auto b = tiny_gguf();
+            const size_t info = find(b, std::string("\x01\0\0\0\0\0\0\0b", 9)) + 9;
+            const uint64_t ne0 = 1ull << 20;
+            const uint32_t dims = 2;
+            // tensor "b" becomes 2-D: rewrite n_dims and splice in a second dimension
+            std::memcpy(b.data() + info, &dims, 4);
+            std::memcpy(b.data() + info + 4, &ne0, 8);
+            b.insert(b.begin() + static_cast<long>(info + 12), reinterpret_cast<const uint8_t*>(&ne1),
+                     reinterpret_cast<const uint8_t*>(&ne1) + 8);
+            files.push_back(b);
+        }
+        auto b = tiny_gguf();  // the first key claims 512 MiB of text
+        const uint64_t len = 512ull << 20;
+        std::memcpy(b.data() + 24, &len, 8);
+        files.push_back(b);
+        GGUFWriter w;  // a vocabulary of 2^40 tokens and a model of 2^20 layers, in a few hundred bytes
+        w.add_string("general.architecture", "llama");
+        w.add_u64("llama.block_count", 1ull << 20);
+        w.add_u64("llama.embedding_length", 1ull << 40);
+        w.add_u64("llama.vocab_size", 1ull << 40);
+        w.add_string_array("tokenizer.ggml.tokens", {"a", "b"});
+        auto v = w.bytes();
+        const size_t at = find(v, "tokenizer.ggml.tokens") + 21 + 4 + 4;
+        const uint64_t n = 1ull << 40;
+        std::memcpy(v.data() + at, &n, 8);
+        files.push_back(w.bytes());
+        files.push_back(v);
+    }
+    std::vector<uint8_t> ckpt(28 + 64, 0);  // llama2.c: dim 2^20, 32 layers, vocab 2^20 in 92 bytes
+    const int32_t header[7] = {1 << 20, 1 << 22, 32, 8, 8, 1 << 20, 1 << 20};
+    std::memcpy(ckpt.data(), header, sizeof header);
+
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        long pages = 0;
+        if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+            if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+            std::fclose(f);
+        }
+        const rlim_t cap = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (256ull << 20);
+        const rlimit lim{cap, cap};
+        if (pages == 0 || setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+        int refused = 0;
+        auto expect_refused = [&](auto&& fn) {
+            try {
+                fn();
+            } catch (const std::bad_alloc&) {
+                std::fprintf(stderr, "claim #%d was allocated\n", refused);
+                _exit(3);
+            } catch (const std::exception&) {
+                ++refused;
+            }
+        };
+        for (const auto& f : files)
+            expect_refused([&] { Model::from_file(read_gguf(MappedFile::from_bytes(f, "huge.gguf"))); });
+        expect_refused([&] {
+            read_llama2c(MappedFile::from_bytes(ckpt, "huge.bin"), MappedFile::from_bytes(std::vector<uint8_t>(8, 0)));
+        });
+        expect_refused([&] {  // a context of 2^26 tokens: an 80 GiB KV cache for stories260K
+            ForwardOptions fo;
+            fo.n_ctx = 1 << 26;
+            Forward fwd(stories, make_plan(*stories), fo);
+        });
+        _exit(refused == static_cast<int>(files.size()) + 2 ? 0 : 4);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "2: could not cap the address space, 3: something allocated what a file "
+                                         "claimed (std::bad_alloc), 4: a huge claim was accepted";
 }

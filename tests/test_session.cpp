@@ -1,7 +1,9 @@
 // Chat sessions on SmolLM2 (greedy): incremental KV reuse equals a fresh evaluation, ai-prefix, continue,
 // reversed roles, restart, abort, and the context overflow policies.
+#include <atomic>
 #include <thread>
 
+#include "core/generate.h"
 #include "core/plan.h"
 #include "core/session.h"
 #include "core/tokenizer.h"
@@ -243,4 +245,71 @@ TEST(Session, ContextOverflowPolicies) {
             EXPECT_FALSE(s->send("Still there?").generated.empty());
         }
     }
+}
+
+// Ctrl-C during a long prompt (issue 10): generate() stops between prompt batches, the cache keeps the batches
+// already evaluated, and going on from there gives exactly what an uninterrupted run gives.
+TEST(Generate, AbortDuringThePromptStopsBetweenBatchesAndLosesNothing) {
+    STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
+    auto m = Model::load(shared_model("stories260K.gguf"));
+    const std::vector<int32_t> prompt = m->tokenizer().encode(
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", true, false);
+    ASSERT_GT(prompt.size(), 20u);
+    ForwardOptions fo;
+    fo.n_ctx = 128;
+    fo.max_batch = 8;
+    fo.n_threads = 1;
+    SamplerParams sp;
+    sp.temperature = 0;
+    GenerateOptions go;
+    go.max_new_tokens = 16;
+
+    Forward whole(m, make_plan(*m), fo);
+    Sampler s1(sp);
+    int pos1 = 0;
+    const std::vector<int32_t> want = generate(whole, s1, prompt, pos1, go, nullptr, nullptr);
+
+    Forward fwd(m, make_plan(*m), fo);
+    Sampler s2(sp);
+    int pos = 0;
+    std::atomic<bool> stop{false};
+    fwd.set_state_observer([&](int, const float*, int, int at) {
+        if (at >= 8) stop = true;  // raised while the second batch (positions 8..15) runs
+    });
+    go.abort = &stop;
+    GenerationStats st;
+    EXPECT_TRUE(generate(fwd, s2, prompt, pos, go, nullptr, &st).empty());
+    EXPECT_TRUE(st.aborted);
+    EXPECT_EQ(pos, 16);  // the second batch finished; the third never started
+    EXPECT_EQ(st.prompt_tokens, 16);
+
+    fwd.set_state_observer(nullptr);
+    stop = false;
+    EXPECT_EQ(generate(fwd, s2, std::span<const int32_t>(prompt).subspan(16), pos, go, nullptr, nullptr), want);
+}
+
+// A session stopped before its prompt is evaluated (Ctrl-C right as a turn starts) keeps the history, and the
+// next turn equals a fresh session's over the same history.
+TEST(Session, AbortBeforeThePromptKeepsTheHistoryAndTheChatGoesOn) {
+    STRATA_REQUIRE_FILE(smollm2_path());
+    SessionOptions so;
+    so.ai_prefix = "Sure,";
+    auto s = make_session(so, 1024, 8);
+    const TurnResult r = s->send("Write a long story about a dragon.", [&](std::string_view piece) {
+        if (piece == "Sure,") s->abort();  // the ai-prefix is shown just before the prompt is evaluated
+    });
+    EXPECT_TRUE(r.interrupted);
+    EXPECT_TRUE(r.tokens.empty());
+    EXPECT_EQ(r.stats.prompt_tokens, 0);
+    ASSERT_EQ(s->history().size(), 2u);
+    EXPECT_EQ(s->history()[0].text, "Write a long story about a dragon.");
+    EXPECT_EQ(s->history()[1].text, "Sure,");
+    EXPECT_TRUE(s->history()[1].interrupted);
+
+    const TurnResult next = s->send("Thanks.");
+    EXPECT_FALSE(next.interrupted);
+    auto fresh = make_session(so, 1024, 8);
+    fresh->add_message(Role::User, "Write a long story about a dragon.");
+    fresh->add_message(Role::Assistant, "Sure,");
+    EXPECT_EQ(fresh->send("Thanks.").tokens, next.tokens);
 }
