@@ -1,5 +1,7 @@
-// Replays every committed fuzz input through its harness (tests/fuzz/fuzz_*.cpp, compiled in here under the
-// names tests/CMakeLists.txt gives them): the seed corpora and the findings in tests/fuzz/regressions/<harness>/.
+// Replays every fuzz input through its harness (tests/fuzz/fuzz_*.cpp, compiled in here under the names
+// tests/CMakeLists.txt gives them): the committed seed corpora and findings in tests/fuzz/{corpus,regressions}/,
+// and the GGUF harness's seeds, which are model files and so are written here (tests/fuzz/gguf_seeds.h), not
+// committed.
 // A harness rejects bad input with an exception it catches itself; any crash, sanitizer report or failed
 // invariant (std::abort) fails this suite. The sanitizer build in .ci/run runs it too.
 #include <cstdint>
@@ -7,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/gguf_seeds.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
 #include "test_util.h"
@@ -55,7 +58,18 @@ size_t replay(const std::string& dir, const std::string& name, Init init, Harnes
         EXPECT_GT(seeds, 0u) << "tests/fuzz/corpus/" #name " is empty";                                    \
     }
 
-STRATA_REPLAY_TEST(gguf_model)
+// The GGUF seeds, the alignment-1 finding among them, made by the same code that makes the fuzzers' seeds.
+TEST(FuzzRegression, gguf_model) {
+    STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf"));
+    size_t seeds = replay("corpus", "gguf_model", nullptr, strata_fuzz_one_gguf_model);
+    strata::fuzz::gguf_model_seeds([&](const std::string& name, const std::vector<uint8_t>& bytes) {
+        SCOPED_TRACE(name);
+        EXPECT_EQ(strata_fuzz_one_gguf_model(bytes.data(), bytes.size()), 0);
+        ++seeds;
+    });
+    replay("regressions", "gguf_model", nullptr, strata_fuzz_one_gguf_model);
+    EXPECT_GE(seeds, 14u);
+}
 STRATA_REPLAY_TEST(llama2c)
 STRATA_REPLAY_TEST(tokenizer_spm, STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf")))
 STRATA_REPLAY_TEST(tokenizer_bpe, STRATA_REQUIRE_FILE(strata::test::shared_model("ggml-vocab-gpt-2.gguf")))
@@ -81,7 +95,12 @@ TEST(GgufBadInput, AlignmentBelowEightIsRefused) {
             EXPECT_NE(std::string(e.what()).find("multiple of 8"), std::string::npos) << e.what();
         }
     }
-    const std::string recorded = std::string(STRATA_FUZZ_DIR) + "/regressions/gguf_model/general-alignment-1-misaligned-blocks.gguf";
+    // The fuzzer's input itself (a tiny Q5_0 model written with alignment 1), through the CLI.
+    STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf"));
+    const std::string recorded = strata::test::temp_path("general-alignment-1-misaligned-blocks.gguf");
+    strata::fuzz::gguf_model_seeds([&](const std::string& name, const std::vector<uint8_t>& bytes) {
+        if (name == strata::fuzz::kAlignment1Seed) strata::test::write_bytes(recorded, bytes);
+    });
     const auto r = strata::test::run_cli("show -m '" + recorded + "'");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("multiple of 8"), std::string::npos) << r.err;

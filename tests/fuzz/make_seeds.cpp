@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fuzz_common.h"
+#include "gguf_seeds.h"
 #include "tiny_model.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
@@ -40,69 +41,11 @@ void put(const std::string& harness, const std::string& name, const std::string&
 void put(const std::string& harness, const std::string& name, const std::vector<uint8_t>& b) {
     put(harness, name, std::string(b.begin(), b.end()));
 }
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-std::string need(const std::string& file) {
-    const std::string p = fuzz::find_model(file);
-    if (p.empty()) throw std::runtime_error("missing " + file);
-    return p;
-}
-
-// A real model's metadata (vocabulary cut to 512) and all its tensor infos, without tensor data: the header a
-// truncated download would leave.
-std::vector<uint8_t> header_only(const std::string& path) {
-    const ModelFile mf = load_model_file(path);
-    GGUFWriter w(mf.alignment);
-    w.copy_metadata(mf.meta, [](const std::string& k) { return k.rfind("tokenizer.", 0) != 0; });
-    copy_vocab(w, mf.meta, 512);
-    std::vector<int64_t> ne;
-    for (const WeightView& t : mf.tensors) {
-        ne.assign(t.ne, t.ne + t.n_dims);
-        w.add_tensor(t.name, t.dtype, ne, t.data, t.nbytes);
-    }
-    std::vector<uint8_t> bytes = w.bytes();
-    const ModelFile back = read_gguf(MappedFile::from_bytes(bytes));
-    bytes.resize(back.data_offset);
-    return bytes;
-}
+using fuzz::slurp;
+std::string need(const std::string& file) { return fuzz::need_model(file); }
 
 void gguf_seeds() {
-    const ModelFile spm = load_model_file(need("stories260K.gguf"));
-    const ModelFile bpe = load_model_file(need("ggml-vocab-gpt-2.gguf"));
-    const std::vector<std::pair<std::string, Tiny>> tinies = {
-        {"llama-f32", {"llama", DType::F32, 8, 16, 2, 2, 1, true}},
-        {"llama-q8_0", {"llama", DType::Q8_0, 32, 64, 1, 4, 2, false}},
-        {"llama-q4_0", {"llama", DType::Q4_0, 32, 32, 1, 2, 2, true}},
-        {"llama-q4_1", {"llama", DType::Q4_1, 32, 32, 1, 2, 1, true}},
-        {"llama-q5_0", {"llama", DType::Q5_0, 32, 32, 1, 2, 1, true}},
-        {"llama-q5_1", {"llama", DType::Q5_1, 32, 32, 1, 2, 1, true}},
-        {"llama-f16", {"llama", DType::F16, 16, 32, 1, 2, 1, true}},
-        {"llama-bf16", {"llama", DType::BF16, 16, 32, 1, 2, 1, true}},
-        {"gemma3-f32", {"gemma3", DType::F32, 8, 16, 2, 2, 1, true}},
-        {"qwen2-f32", {"qwen2", DType::F32, 8, 16, 1, 2, 1, false}},
-        {"qwen3-f32", {"qwen3", DType::F32, 8, 16, 1, 2, 2, true}},
-    };
-    uint32_t seed = 1;
-    for (const auto& [name, t] : tinies) {
-        const bool use_bpe = t.arch == "qwen2" || t.arch == "qwen3";
-        put("gguf_model", "tiny-" + name + ".gguf", tiny_model(t, use_bpe ? bpe.meta : spm.meta, use_bpe ? 300 : 512, seed++));
-    }
-    // general.alignment 1 (the format allows any power of two): tensors at odd offsets
-    put("gguf_model", "tiny-llama-q5_0-align1.gguf",
-        tiny_model({"llama", DType::Q5_0, 32, 32, 1, 2, 1, false}, spm.meta, 300, seed++, 1));
-    // K-quant models are 256 wide at least (over 200 KiB here): the header-only Gemma 3 copy carries those types.
-    for (const char* f : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"}) {
-        const std::string p = fuzz::find_model(f);
-        if (!p.empty()) put("gguf_model", std::string("header-") + f, header_only(p));
-    }
-    // The real llama.cpp vocabulary files, cut to their first 16 KiB (they are GGUFs without tensors).
-    for (const char* f : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"})
-        put("gguf_model", std::string("head16k-") + f, slurp(need(f)).substr(0, 16384));
+    fuzz::gguf_model_seeds([](const std::string& name, const std::vector<uint8_t>& b) { put("gguf_model", name, b); });
 }
 
 void llama2c_seeds() {

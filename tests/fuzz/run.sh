@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs one fuzz harness over its committed corpus (never writing into it).
+# Runs one fuzz harness over its committed corpus (never writing into it), plus STRATA_FUZZ_SEEDS/HARNESS when that
+# folder exists (fuzz_make_seeds writes it; the GGUF seeds are model files and are not committed).
 #   tests/fuzz/run.sh BUILD_DIR HARNESS WORK_DIR [libFuzzer options ...]
 # New inputs go to WORK_DIR/HARNESS/new, crashes to WORK_DIR/HARNESS/ (crash-*, leak-*, timeout-*, oom-*), the
 # log to WORK_DIR/HARNESS/log. Exit status: libFuzzer's (0 = no finding). Per-harness input size limits live here.
@@ -24,6 +25,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 log="${FUZZ_LOG:-$work/$harness/log}"  # campaign.sh gives each process its own
 rc=0
 nice -n 19 "$bin" -max_len=$max_len -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
-  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" 2> "$log" || rc=$?
+  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" \
+  ${STRATA_FUZZ_SEEDS:+$([ -d "$STRATA_FUZZ_SEEDS/$harness" ] && echo "$STRATA_FUZZ_SEEDS/$harness")} 2> "$log" || rc=$?
 grep -E '^(INFO: Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*runtime error)' "$log" >&2 || true
 exit $rc
