@@ -23,9 +23,10 @@ bin="$build/tests/fuzz/fuzz_$harness"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 log="${FUZZ_LOG:-$work/$harness/log}"  # campaign.sh gives each process its own
+corpora=()  # the committed corpus and the generated seeds, whichever exist (gguf_model has only the seeds)
+for d in "$here/corpus/$harness" "${STRATA_FUZZ_SEEDS:-/nonexistent}/$harness"; do [ -d "$d" ] && corpora+=("$d"); done
 rc=0
 nice -n 19 "$bin" -max_len=$max_len -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
-  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "$here/corpus/$harness" \
-  ${STRATA_FUZZ_SEEDS:+$([ -d "$STRATA_FUZZ_SEEDS/$harness" ] && echo "$STRATA_FUZZ_SEEDS/$harness")} 2> "$log" || rc=$?
+  -artifact_prefix="$work/$harness/" "$@" "$work/$harness/new" "${corpora[@]}" 2> "$log" || rc=$?
 grep -E '^(INFO: Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*runtime error)' "$log" >&2 || true
 exit $rc
