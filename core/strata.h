@@ -37,9 +37,12 @@ typedef enum strata_status {
 typedef struct strata_model strata_model;
 typedef struct strata_session strata_session;
 
-/* Receives the reply as it grows: piece is NUL-terminated and holds len bytes (whole UTF-8 characters). */
+/* Receives the reply as it grows: piece holds len bytes (whole UTF-8 characters) and a NUL after them. A model
+ * can produce U+0000 (a byte token), so a piece or a reply may hold a NUL byte inside: use len, and
+ * strata_session_last_reply_size() for a whole reply, where that matters. */
 typedef void (*strata_piece_fn)(void* user_data, const char* piece, size_t len);
-/* Called once a reply ends: status as returned, text = the whole message as kept in the history. */
+/* Called once a reply ends: status as returned, text = the whole message as kept in the history
+ * (strata_session_last_reply_size() bytes). */
 typedef void (*strata_end_fn)(void* user_data, int status, const char* text);
 
 STRATA_API const char* strata_version(void);
@@ -80,6 +83,8 @@ STRATA_API int strata_session_set_ai_prefix(strata_session* session, const char*
 STRATA_API int strata_session_set_max_new_tokens(strata_session* session, int n);
 /* The model's last message (as kept in the history), or "" when none. */
 STRATA_API const char* strata_session_last_reply(strata_session* session);
+/* Its length in bytes: larger than strlen() when the model produced a NUL byte (U+0000). 0 for NULL. */
+STRATA_API size_t strata_session_last_reply_size(strata_session* session);
 /* Context use, messages, turns, the last turn's token counts and speed, KV bytes, as a JSON object. */
 STRATA_API const char* strata_session_stats_json(strata_session* session);
 

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
     const char* bad_spec[] = {"--layer-spec", "0:99"};
     CHECK(strata_session_new(m1, 2, bad_spec, &s_bad) < 0);
     CHECK(strata_session_send(NULL, "hi", NULL, NULL, NULL) == STRATA_ERR_INVALID_ARG);
+    CHECK(strata_session_last_reply_size(NULL) == 0);
     CHECK(strata_model_info_json(m1)[0] == '{');
     CHECK(strstr(strata_model_info_json(m1), "\"arch\":\"llama\"") != NULL);
 
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
     CHECK(strata_session_send(a, "What is the capital of France?", on_piece, on_end, &c) == STRATA_OK);
     CHECK(c.pieces > 0 && c.ended == 1 && c.end_status == STRATA_OK);
     CHECK(strcmp(strata_session_last_reply(a), c.text) == 0);
+    CHECK(strata_session_last_reply_size(a) == c.len && c.len == strlen(c.text));
 
     /* Continue with a suffix: the message grows by the suffix and more text. */
     char before[8192];

@@ -99,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case 4: check(strata_session_set_ai_prefix(s, text.c_str())); break;
             case 5: check(strata_session_set_max_new_tokens(s, static_cast<int>(op / 10 % 5) - 1)); break;
             case 6:
-                (void)std::strlen(strata_session_last_reply(s));
+                if (std::strlen(strata_session_last_reply(s)) > strata_session_last_reply_size(s)) std::abort();
                 (void)std::strlen(strata_session_stats_json(s));
                 (void)std::strlen(strata_model_info_json(g_model));
                 break;
@@ -120,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 check(strata_session_add_message(s, nullptr, text.c_str()));
                 check(strata_session_new(nullptr, 0, nullptr, nullptr));
                 (void)strata_session_last_reply(nullptr);
+                if (strata_session_last_reply_size(nullptr) != 0) std::abort();
                 (void)strata_session_stats_json(nullptr);
                 (void)strata_model_info_json(nullptr);
                 break;
