@@ -26,6 +26,21 @@ void put_nibbles(const uint8_t v[32], uint8_t* out) {
 
 void put_u16(uint8_t* out, uint16_t v) { std::memcpy(out, &v, 2); }
 
+// The 32-element formats: each block's quants (16 or 32 bytes), high bits (4 bytes, Q5_*) and scale d (with min m,
+// Q*_1) go to their own regions, the bytes unchanged.
+template <class Block>
+void pack_legacy(const uint8_t* row, int64_t nchunk, uint8_t* oqs, uint8_t* oqh, uint8_t* osc) {
+    constexpr size_t nq = sizeof(Block::qs);
+    constexpr bool has_min = requires(const Block& b) { b.m; };
+    for (int64_t c = 0; c < nchunk; ++c) {
+        const auto* b = reinterpret_cast<const Block*>(row) + c;
+        std::memcpy(oqs + c * nq, b->qs, nq);
+        if constexpr (requires { b->qh; }) std::memcpy(oqh + c * 4, b->qh, 4);
+        put_u16(osc + c * (has_min ? 4 : 2), b->d);
+        if constexpr (has_min) put_u16(osc + c * 4 + 2, b->m);
+    }
+}
+
 }  // namespace
 
 void pack_rows(DType t, const void* src, size_t src_row_bytes, int64_t rows, int64_t cols, uint8_t* qs, uint8_t* qh,
@@ -42,45 +57,11 @@ void pack_rows(DType t, const void* src, size_t src_row_bytes, int64_t rows, int
         uint8_t* osc = sc + static_cast<size_t>(r) * nchunk * L.sc_bytes;
         uint8_t* osb = sb ? sb + static_cast<size_t>(r) * (cols / 256) * L.sb_bytes : nullptr;
         switch (t) {
-            case DType::Q4_0:
-                for (int64_t c = 0; c < nchunk; ++c) {
-                    const auto* b = reinterpret_cast<const block_q4_0*>(row) + c;
-                    std::memcpy(oqs + c * 16, b->qs, 16);
-                    put_u16(osc + c * 2, b->d);
-                }
-                break;
-            case DType::Q4_1:
-                for (int64_t c = 0; c < nchunk; ++c) {
-                    const auto* b = reinterpret_cast<const block_q4_1*>(row) + c;
-                    std::memcpy(oqs + c * 16, b->qs, 16);
-                    put_u16(osc + c * 4, b->d);
-                    put_u16(osc + c * 4 + 2, b->m);
-                }
-                break;
-            case DType::Q5_0:
-                for (int64_t c = 0; c < nchunk; ++c) {
-                    const auto* b = reinterpret_cast<const block_q5_0*>(row) + c;
-                    std::memcpy(oqs + c * 16, b->qs, 16);
-                    std::memcpy(oqh + c * 4, b->qh, 4);
-                    put_u16(osc + c * 2, b->d);
-                }
-                break;
-            case DType::Q5_1:
-                for (int64_t c = 0; c < nchunk; ++c) {
-                    const auto* b = reinterpret_cast<const block_q5_1*>(row) + c;
-                    std::memcpy(oqs + c * 16, b->qs, 16);
-                    std::memcpy(oqh + c * 4, b->qh, 4);
-                    put_u16(osc + c * 4, b->d);
-                    put_u16(osc + c * 4 + 2, b->m);
-                }
-                break;
-            case DType::Q8_0:
-                for (int64_t c = 0; c < nchunk; ++c) {
-                    const auto* b = reinterpret_cast<const block_q8_0*>(row) + c;
-                    std::memcpy(oqs + c * 32, b->qs, 32);
-                    put_u16(osc + c * 2, b->d);
-                }
-                break;
+            case DType::Q4_0: pack_legacy<block_q4_0>(row, nchunk, oqs, oqh, osc); break;
+            case DType::Q4_1: pack_legacy<block_q4_1>(row, nchunk, oqs, oqh, osc); break;
+            case DType::Q5_0: pack_legacy<block_q5_0>(row, nchunk, oqs, oqh, osc); break;
+            case DType::Q5_1: pack_legacy<block_q5_1>(row, nchunk, oqs, oqh, osc); break;
+            case DType::Q8_0: pack_legacy<block_q8_0>(row, nchunk, oqs, oqh, osc); break;
             case DType::Q4_K:
             case DType::Q5_K:
                 for (int64_t i = 0; i < cols / 256; ++i) {
