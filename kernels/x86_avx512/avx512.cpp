@@ -24,46 +24,59 @@ void set_k(KernelTable& t, DType d) {
     t.vec_dot[static_cast<uint32_t>(d)] = &vec_dot_k<VK512, Kq>;
 }
 
-// ---- packed Q4_0 / Q8_0: 16 rows per group, one row per lane ------------------------------------------------
-// Per group: for each 32-element block, NG 64-byte vectors (NG = 4 for Q4_0: bytes qs[4g..4g+3] of the 16 rows,
-// whose low nibbles are elements 4g..4g+3 and high nibbles 16+4g..; NG = 8 for Q8_0: elements 4g..4g+3, stored
-// +128 so vpdpbusd takes them unsigned), then, after all blocks, the 16 rows' f16 scales per block.
+// ---- packed Q4_0 / Q5_0 / Q8_0: 16 rows per group, one row per lane ------------------------------------------
+// Per group: for each 32-element block, NG 64-byte vectors (NG = 4 for Q4_0 and Q5_0: bytes qs[4g..4g+3] of the 16
+// rows, whose low nibbles are elements 4g..4g+3 and high nibbles 16+4g..; NG = 8 for Q8_0: elements 4g..4g+3,
+// stored +128 so vpdpbusd takes them unsigned); for Q5_0 one more vector with the fifth bits, byte 4r+i of it
+// holding in bit g the fifth bit of element 4g+i and in bit 4+g that of element 16+4g+i (so the block keeps its
+// 22 bytes per row); then, after all blocks, the 16 rows' f16 scales per block.
 // Each (row, token) is one lane through the same operations in the same order for any batch or row range:
 // per block an exact int32 sum (started from the token's offset correction), then one FMA with d_w * d_a.
 constexpr int kPackRows = 16;
 
-template <bool kQ8>
+template <Legacy Lg>
 struct PackedFmt {
+    static constexpr bool kQ8 = Lg == Legacy::Q8_0, kQ5 = Lg == Legacy::Q5_0;
+    static_assert(Lg == Legacy::Q4_0 || kQ5 || kQ8, "packed layouts: Q4_0, Q5_0, Q8_0");
     static constexpr int NG = kQ8 ? 8 : 4;
-    static constexpr size_t kQsBlock = NG * 64;  // quant bytes per block per group
-    using Fm = LegacyFmt<kQ8 ? Legacy::Q8_0 : Legacy::Q4_0>;
+    static constexpr size_t kQsBlock = (NG + (kQ5 ? 1 : 0)) * 64;  // quant bytes per block per group
+    using Fm = LegacyFmt<Lg>;
     // Quant vectors, then the scales padded to 64 bytes: every group (and so every vector load) stays aligned.
     static size_t group_bytes(int64_t nb) {
         return static_cast<size_t>(nb) * kQsBlock + (static_cast<size_t>(nb) * 32 + 63) / 64 * 64;
     }
 };
 
-template <bool kQ8>
+template <Legacy Lg>
 void repack_rows(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* dst) {
-    using P = PackedFmt<kQ8>;
+    using P = PackedFmt<Lg>;
+    using Block = typename P::Fm::Block;
     const int64_t nb = n / 32;
     for (int64_t g0 = 0; g0 < rows; g0 += kPackRows) {
         uint8_t* grp = static_cast<uint8_t*>(dst) + (g0 / kPackRows) * P::group_bytes(nb);
         uint8_t* scales = grp + nb * P::kQsBlock;
         for (int r = 0; r < kPackRows; ++r) {
-            const uint8_t* src = static_cast<const uint8_t*>(w) + (g0 + r) * w_row_bytes;
+            const auto* src = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + (g0 + r) * w_row_bytes);
             for (int64_t k = 0; k < nb; ++k) {
                 uint8_t* b = grp + k * P::kQsBlock;
-                if constexpr (kQ8) {
-                    const auto& q = reinterpret_cast<const block_q8_0*>(src)[k];
+                const Block& q = src[k];
+                if constexpr (P::kQ8) {
                     for (int g = 0; g < 8; ++g)
                         for (int i = 0; i < 4; ++i) b[g * 64 + r * 4 + i] = static_cast<uint8_t>(q.qs[4 * g + i]) ^ 0x80;
-                    std::memcpy(scales + (k * kPackRows + r) * 2, &q.d, 2);
                 } else {
-                    const auto& q = reinterpret_cast<const block_q4_0*>(src)[k];
                     for (int g = 0; g < 4; ++g) std::memcpy(b + g * 64 + r * 4, q.qs + 4 * g, 4);
-                    std::memcpy(scales + (k * kPackRows + r) * 2, &q.d, 2);
                 }
+                if constexpr (P::kQ5) {
+                    uint32_t qh;
+                    std::memcpy(&qh, q.qh, 4);
+                    for (int i = 0; i < 4; ++i) {
+                        uint8_t h = 0;
+                        for (int g = 0; g < 4; ++g)
+                            h |= static_cast<uint8_t>(((qh >> (4 * g + i)) & 1) << g | ((qh >> (16 + 4 * g + i)) & 1) << (4 + g));
+                        b[4 * 64 + r * 4 + i] = h;
+                    }
+                }
+                std::memcpy(scales + (k * kPackRows + r) * 2, &q.d, 2);
             }
         }
     }
@@ -76,25 +89,31 @@ STRATA_INLINE __m512i bcast4(const int8_t* p) {
 }
 
 // 16 rows x RN tokens over all blocks; y[j * ldy + i] for row i of the group, token j.
-template <bool kQ8, int RN>
+template <Legacy Lg, int RN>
 void packed_tile(const uint8_t* grp, int64_t nb, const TokView& T, float* y, int64_t ldy) {
-    using P = PackedFmt<kQ8>;
+    using P = PackedFmt<Lg>;
     const uint8_t* scales = grp + nb * P::kQsBlock;
     __m512 facc[RN];
     STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[j] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     for (int64_t k = 0; k < nb; ++k) {
         const uint8_t* b = grp + k * P::kQsBlock;
         __m512i acc[RN];
         STRATA_UNROLL for (int j = 0; j < RN; ++j) acc[j] = _mm512_set1_epi32(T.corr(j)[k]);
+        __m512i h = _mm512_setzero_si512();
+        if constexpr (P::kQ5) h = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * P::NG));
         STRATA_UNROLL for (int g = 0; g < P::NG; ++g) {
             const __m512i v = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * g));
-            if constexpr (kQ8) {
+            if constexpr (P::kQ8) {
                 STRATA_UNROLL for (int j = 0; j < RN; ++j)
                     acc[j] = _mm512_dpbusd_epi32(acc[j], v, bcast4(T.q(j) + 32 * k + 4 * g));
             } else {
-                const __m512i lo = _mm512_and_si512(v, m4);
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                __m512i lo = _mm512_and_si512(v, m4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if constexpr (P::kQ5) {  // bit g -> bit 4 (a 16-bit shift: bit 4 of each byte comes from that byte)
+                    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4 - g), bit4));
+                    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, g), bit4));
+                }
                 STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                     acc[j] = _mm512_dpbusd_epi32(acc[j], lo, bcast4(T.q(j) + 32 * k + 4 * g));
                     acc[j] = _mm512_dpbusd_epi32(acc[j], hi, bcast4(T.q(j) + 32 * k + 16 + 4 * g));
@@ -108,21 +127,20 @@ void packed_tile(const uint8_t* grp, int64_t nb, const TokView& T, float* y, int
     STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, facc[j]);
 }
 
-template <bool kQ8>
 using PackedTileFn = void (*)(const uint8_t*, int64_t, const TokView&, float*, int64_t);
 
-template <bool kQ8>
-PackedTileFn<kQ8> packed_tile_for(int rn) {
-    static constexpr PackedTileFn<kQ8> fns[8] = {packed_tile<kQ8, 1>, packed_tile<kQ8, 2>, packed_tile<kQ8, 3>,
-                                                 packed_tile<kQ8, 4>, packed_tile<kQ8, 5>, packed_tile<kQ8, 6>,
-                                                 packed_tile<kQ8, 7>, packed_tile<kQ8, 8>};
+template <Legacy Lg>
+PackedTileFn packed_tile_for(int rn) {
+    static constexpr PackedTileFn fns[8] = {packed_tile<Lg, 1>, packed_tile<Lg, 2>, packed_tile<Lg, 3>,
+                                            packed_tile<Lg, 4>, packed_tile<Lg, 5>, packed_tile<Lg, 6>,
+                                            packed_tile<Lg, 7>, packed_tile<Lg, 8>};
     return fns[rn - 1];
 }
 
-template <bool kQ8>
+template <Legacy Lg>
 void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x, size_t x_row_bytes,
                    int64_t B, float* y, int64_t ldy) {
-    using P = PackedFmt<kQ8>;
+    using P = PackedFmt<Lg>;
     using Fm = typename P::Fm;
     if (r1 <= r0 || B <= 0) return;
     constexpr int RN = 8;
@@ -143,7 +161,7 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
             for (int64_t j = 0; j < nt; j += RN) {
                 const int rn = static_cast<int>(nt - j < RN ? nt - j : RN);
                 const TokView T{tok + j * L.tok_bytes, L.tok_bytes, L.q_bytes, L.f_bytes};
-                packed_tile_for<kQ8>(rn)(grp, L.nb, T, y + (t0 + j) * ldy + r, ldy);
+                packed_tile_for<Lg>(rn)(grp, L.nb, T, y + (t0 + j) * ldy + r, ldy);
             }
         }
     }
@@ -151,8 +169,16 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
 
 size_t packed_size(DType t, int64_t rows, int64_t n) {
     const int64_t nb = n / 32;
-    const size_t g = t == DType::Q8_0 ? PackedFmt<true>::group_bytes(nb) : PackedFmt<false>::group_bytes(nb);
+    const size_t g = t == DType::Q8_0   ? PackedFmt<Legacy::Q8_0>::group_bytes(nb)
+                     : t == DType::Q5_0 ? PackedFmt<Legacy::Q5_0>::group_bytes(nb)
+                                        : PackedFmt<Legacy::Q4_0>::group_bytes(nb);
     return static_cast<size_t>(rows / kPackRows) * g;
+}
+
+template <Legacy Lg>
+void set_packed(KernelTable& t, DType d) {
+    t.repack[static_cast<uint32_t>(d)] = &repack_rows<Lg>;
+    t.matmul_packed[static_cast<uint32_t>(d)] = &matmul_packed<Lg>;
 }
 
 template <FloatW W>
@@ -178,10 +204,9 @@ bool fill_table(KernelTable& t) {
     set_k<KQuant::Q6_K>(t, DType::Q6_K);
     t.pack_rows = kPackRows;
     t.packed_size = &packed_size;
-    t.repack[static_cast<uint32_t>(DType::Q4_0)] = &repack_rows<false>;
-    t.matmul_packed[static_cast<uint32_t>(DType::Q4_0)] = &matmul_packed<false>;
-    t.repack[static_cast<uint32_t>(DType::Q8_0)] = &repack_rows<true>;
-    t.matmul_packed[static_cast<uint32_t>(DType::Q8_0)] = &matmul_packed<true>;
+    set_packed<Legacy::Q4_0>(t, DType::Q4_0);
+    set_packed<Legacy::Q5_0>(t, DType::Q5_0);
+    set_packed<Legacy::Q8_0>(t, DType::Q8_0);
     return true;
 }
 
