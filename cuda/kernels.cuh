@@ -61,7 +61,7 @@ __device__ __forceinline__ void pdl_wait_and_trigger() {
 __device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
 __device__ __forceinline__ float gelu_tanh(float x) {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
-    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+    return x / (1.0f + expf(-2.0f * (kSqrt2OverPi * x * (1.0f + kCoef * x * x))));  // = 0.5 x (1 + tanh(u)), as the CPU
 }
 
 // ---- activation quantization (as kernels/generic quantize_q8_0 / q8_1 / q8_K) ---------------------------

@@ -481,6 +481,20 @@ void expect_rel(const std::vector<float>& got, const std::vector<float>& want, d
     }
 }
 
+// The reference GELU (the sigmoid form of the tanh approximation, kernels/generic/ops.cpp) against the tanh form
+// in double: the same function (from x = -5: below, 1 + tanh(u) cancels to nothing even in double).
+TEST(KernelsSimd, ScalarGegluIsTheTanhGelu) {
+    std::vector<float> h, one;
+    for (int i = -500; i <= 1200; ++i) h.push_back(static_cast<float>(i) / 100.0f), one.push_back(1.0f);
+    std::vector<float> got = h;
+    scalar().geglu(got.data(), one.data(), static_cast<int64_t>(got.size()));
+    for (size_t i = 0; i < h.size(); ++i) {
+        const double x = h[i], u = 0.79788456080286535588 * x * (1.0 + 0.044715 * x * x);
+        const double want = 0.5 * x * (1.0 + std::tanh(u));
+        ASSERT_NEAR(got[i], want, 2e-5 * std::fabs(want) + 1e-37) << "x=" << x;
+    }
+}
+
 TEST(KernelsSimd, FloatOpsMatchScalar) {
     const KernelTable& S = scalar();
     for (Isa isa : simd_isas()) {
@@ -505,6 +519,10 @@ TEST(KernelsSimd, FloatOpsMatchScalar) {
                 S.swiglu(want.data(), h2.data(), n);
                 K.swiglu(got.data(), h2.data(), n);
                 expect_rel(got, want, 0, "swiglu n=" + std::to_string(n));
+                std::vector<float> gwant = h, ggot = h;  // geglu over the same values and tails
+                S.geglu(gwant.data(), h2.data(), n);
+                K.geglu(ggot.data(), h2.data(), n);
+                expect_rel(ggot, gwant, 0, "geglu n=" + std::to_string(n));
             }
             {  // add
                 std::vector<float> want = x, got = x;

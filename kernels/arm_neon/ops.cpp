@@ -1,4 +1,4 @@
-// NEON float ops: rmsnorm, rope, swiglu, add, attention (geglu stays scalar, as on x86). Tested against the scalar
+// NEON float ops: rmsnorm, rope, swiglu, geglu, add, attention. Tested against the scalar
 // ops within 1e-5 relative in tests/test_kernels_simd.cpp; rope and add give the reference's bits (the same
 // operations, lane by lane, with -ffp-contract=off on this file).
 #define STRATA_NEON_NS neon
@@ -118,6 +118,24 @@ void swiglu(float* hb, const float* hb2, int64_t n) {
     }
 }
 
+// As the reference: x / (1 + e^(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2).
+void geglu(float* hb, const float* hb2, int64_t n) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
+    int64_t i = 0;
+    const float32x4_t one = vdupq_n_f32(1.0f), m2k = vdupq_n_f32(-2.0f * kSqrt2OverPi), c = vdupq_n_f32(kCoef);
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t x = vld1q_f32(hb + i);
+        const float32x4_t t = vfmaq_f32(one, vmulq_f32(c, x), x);
+        const float32x4_t e = exp4(vmulq_f32(vmulq_f32(m2k, x), t));
+        vst1q_f32(hb + i, vmulq_f32(vdivq_f32(x, vaddq_f32(one, e)), vld1q_f32(hb2 + i)));
+    }
+    for (; i < n; ++i) {
+        const float x = hb[i];
+        const float u = kSqrt2OverPi * x * (1.0f + kCoef * x * x);
+        hb[i] = x / (1.0f + expf(-2.0f * u)) * hb2[i];
+    }
+}
+
 void add(float* x, const float* y, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vaddq_f32(vld1q_f32(x + i), vld1q_f32(y + i)));
@@ -194,6 +212,7 @@ void fill_float_ops(KernelTable& t) {
     t.rmsnorm = rmsnorm;
     t.rope = rope;
     t.swiglu = swiglu;
+    t.geglu = geglu;
     t.add = add;
     t.attention = attention;
 }

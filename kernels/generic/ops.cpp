@@ -65,11 +65,15 @@ void swiglu(float* hb, const float* hb2, int64_t n) {
     }
 }
 
+// GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as x / (1 + e^(-2u)) (the same
+// function: 1 + tanh(u) = 2 / (1 + e^(-2u))), which has no cancellation in 1 + tanh(u) for negative x and needs only
+// an exponential, as the vector versions do.
 void geglu(float* hb, const float* hb2, int64_t n) {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
     for (int64_t i = 0; i < n; ++i) {
         const float x = hb[i];
-        hb[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x))) * hb2[i];
+        const float u = kSqrt2OverPi * x * (1.0f + kCoef * x * x);
+        hb[i] = x / (1.0f + std::exp(-2.0f * u)) * hb2[i];
     }
 }
 

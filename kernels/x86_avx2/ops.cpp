@@ -1,4 +1,4 @@
-// AVX2 float ops: rmsnorm, swiglu, add, attention (rope stays scalar: it is a small part of a step and its angles
+// AVX2 float ops: rmsnorm, swiglu, geglu, add, attention (rope stays scalar: it is a small part of a step and its angles
 // must match ggml's repeated-multiplication construction exactly). Tested against the scalar ops within 1e-5
 // relative in tests/test_kernels_simd.cpp.
 #define STRATA_X86_NS avx2
@@ -71,6 +71,25 @@ void swiglu(float* hb, const float* hb2, int64_t n) {
     for (; i < n; ++i) {
         const float x = hb[i];
         hb[i] = x / (1.0f + expf(-x)) * hb2[i];
+    }
+}
+
+// As the reference: x / (1 + e^(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2).
+void geglu(float* hb, const float* hb2, int64_t n) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), m2k = _mm256_set1_ps(-2.0f * kSqrt2OverPi), c = _mm256_set1_ps(kCoef);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(hb + i);
+        // -2u = (-2 sqrt(2/pi) x) (1 + c x^2); the reference rounds sqrt(2/pi) x first: same product to an ulp
+        const __m256 t = _mm256_fmadd_ps(_mm256_mul_ps(c, x), x, one);
+        const __m256 e = exp256(_mm256_mul_ps(_mm256_mul_ps(m2k, x), t));
+        _mm256_storeu_ps(hb + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(hb2 + i)));
+    }
+    for (; i < n; ++i) {
+        const float x = hb[i];
+        const float u = kSqrt2OverPi * x * (1.0f + kCoef * x * x);
+        hb[i] = x / (1.0f + expf(-2.0f * u)) * hb2[i];
     }
 }
 
@@ -151,6 +170,7 @@ void attention(const float* q, const float* k, size_t k_stride, const float* v, 
 void fill_float_ops(KernelTable& t) {
     t.rmsnorm = rmsnorm;
     t.swiglu = swiglu;
+    t.geglu = geglu;
     t.add = add;
     t.attention = attention;
 }
