@@ -4,6 +4,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cmath>
@@ -177,6 +178,25 @@ void Forward::attention(const Step& step, int B, int pos) {
     const int group = c.n_heads / c.n_kv_heads;
     const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
     const int window = step.kind == LayerKind::SlidingWindow ? c.sliding_window : 0;
+    if (K_.attention_group && hd % K_.attention_group_dims == 0) {
+        // Jobs of (token, KV head, block of the query heads sharing it): a block reads each K/V row once. The block
+        // size only shapes the work (a query's bits do not depend on it): the whole group, halved while there are
+        // fewer than two jobs per thread (decode).
+        const int threads = tbb::this_task_arena::max_concurrency();
+        int per = group;
+        while (per > 1 && B * c.n_kv_heads * ((group + per - 1) / per) < 2 * threads) per = (per + 1) / 2;
+        const int blocks = (group + per - 1) / per;
+        tbb::parallel_for(0, B * c.n_kv_heads * blocks, [&](int job) {
+            const int b = job / (c.n_kv_heads * blocks), kvh = job / blocks % c.n_kv_heads, blk = job % blocks;
+            const int h0 = kvh * group + blk * per, nq = std::min(per, group - blk * per);
+            const int p = pos + b;
+            const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
+            K_.attention_group(&s_.q[static_cast<size_t>(b) * q_dim + h0 * hd], hd, nq,
+                               kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim, kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim,
+                               p - t0 + 1, hd, scale, &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd], hd);
+        });
+        return;
+    }
     tbb::parallel_for(0, B * c.n_heads, [&](int job) {
         const int b = job / c.n_heads, h = job % c.n_heads;
         const int p = pos + b;

@@ -53,6 +53,13 @@ struct KernelTable {
     //   q: (head_dim);  k, v: n_kv rows, row stride k_stride / v_stride floats;  out: (head_dim)
     void (*attention)(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
                       int n_kv, int head_dim, float scale, float* out) = nullptr;
+    // nq query heads (rows q + i * q_stride) that share one KV head, against the same n_kv cached positions; out
+    //   rows out + i * out_stride. Where set and head_dim % attention_group_dims == 0, the forward pass calls this
+    //   instead of attention() (for every token, so results stay batch-invariant): a query's result is the same
+    //   bits whatever nq and its place in the group. nullptr: attention() per head.
+    void (*attention_group)(const float* q, size_t q_stride, int nq, const float* k, size_t k_stride, const float* v,
+                            size_t v_stride, int n_kv, int head_dim, float scale, float* out, size_t out_stride) = nullptr;
+    int attention_group_dims = 0;
     // hb[i] = silu(hb[i]) * hb2[i]
     void (*swiglu)(float* hb, const float* hb2, int64_t n) = nullptr;
     // hb[i] = gelu_tanh(hb[i]) * hb2[i]   (Gemma's gated FFN)

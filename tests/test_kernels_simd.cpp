@@ -495,6 +495,53 @@ TEST(KernelsSimd, ScalarGegluIsTheTanhGelu) {
     }
 }
 
+// Grouped-query attention (tables that have it): every query of a group as the scalar attention gives it, within
+// the per-head kernels' bound, and the same bits alone as in any group (the forward pass relies on it for batch
+// invariance).
+TEST(KernelsSimd, AttentionGroupMatchesScalarAndIsGroupInvariant) {
+    const KernelTable& S = scalar();
+    bool any = false;
+    uint32_t seed = 900;
+    for (Isa isa : simd_isas()) {
+        const KernelTable& K = *kernels_for(isa);
+        if (!K.attention_group) continue;
+        any = true;
+        SCOPED_TRACE(isa_name(isa));
+        for (int hd : {16, 64, 80, 128, 256}) {
+            if (hd % K.attention_group_dims != 0) continue;
+            for (int n_kv : {1, 2, 5, 33, 300}) {
+                const int nq = 6;
+                const size_t stride = static_cast<size_t>(hd) * 2 + 16, q_stride = hd + 16;
+                const auto q = random_floats(q_stride * nq, seed++, 2.0f);
+                const auto k = random_floats(stride * n_kv, seed++), v = random_floats(stride * n_kv, seed++);
+                const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+                float vmax = 0;
+                for (float f : v) vmax = std::max(vmax, std::fabs(f));
+                std::vector<float> all(q_stride * nq, std::nanf(""));
+                K.attention_group(q.data(), q_stride, nq, k.data(), stride, v.data(), stride, n_kv, hd, scale, all.data(),
+                                  q_stride);
+                for (int i = 0; i < nq; ++i) {
+                    std::vector<float> want(hd), got(all.begin() + i * q_stride, all.begin() + i * q_stride + hd);
+                    S.attention(q.data() + i * q_stride, k.data(), stride, v.data(), stride, n_kv, hd, scale, want.data());
+                    expect_rel(got, want, vmax, "attention_group hd=" + std::to_string(hd) + " n_kv=" + std::to_string(n_kv));
+                    for (int d = hd; d < static_cast<int>(q_stride) && i + 1 < nq; ++d)
+                        ASSERT_TRUE(std::isnan(all[i * q_stride + d])) << "wrote between the output rows";
+                }
+                for (int first = 0; first < nq; ++first)  // groups of every size at every place: the same bits
+                    for (int n = 1; first + n <= nq; ++n) {
+                        std::vector<float> part(q_stride * n);
+                        K.attention_group(q.data() + first * q_stride, q_stride, n, k.data(), stride, v.data(), stride, n_kv,
+                                          hd, scale, part.data(), q_stride);
+                        for (int i = 0; i < n; ++i)
+                            ASSERT_EQ(std::memcmp(&part[i * q_stride], &all[(first + i) * q_stride], hd * sizeof(float)), 0)
+                                << "query " << first + i << " in a group of " << n << " hd=" << hd << " n_kv=" << n_kv;
+                    }
+            }
+        }
+    }
+    if (!any) GTEST_SKIP() << "no kernel table here has grouped attention";
+}
+
 TEST(KernelsSimd, FloatOpsMatchScalar) {
     const KernelTable& S = scalar();
     for (Isa isa : simd_isas()) {

@@ -49,7 +49,12 @@ TEST(Perplexity, MatchesLlamaCpp) {
     ASSERT_NE(at, std::string::npos) << r.out;
     const double ppl = std::stod(r.out.substr(at + 6));
     const double ref = c["llamacpp_ppl"];
-    EXPECT_NEAR(ppl, ref, 0.005 * ref) << "strata " << ppl << " vs llama.cpp " << ref;
+    // 1%: on 378 scored tokens the summation order alone moves the estimate by tenths of a percent (activation
+    // quantization turns last-bit differences into whole quantization steps): strata's own tables gave scalar +0.15%,
+    // AVX2 +0.75%, AVX-512 -0.17% and, with grouped attention, -0.51% against llama.cpp here (which also keeps K/V in
+    // F16). A real bug (a wrong head, a wrong scale) moves it by far more; bench/quality_vs_llamacpp.py measures
+    // the agreement on 100 chunks of 512.
+    EXPECT_NEAR(ppl, ref, 0.01 * ref) << "strata " << ppl << " vs llama.cpp " << ref;
     EXPECT_NE(r.err.find("[" + std::to_string(chunks) + "/" + std::to_string(chunks) + "]"), std::string::npos) << r.err;
 }
 

@@ -1,6 +1,7 @@
 // AVX-512 kernel table (this directory's files are compiled with -mavx512f/bw/dq/vl/vnni). The table starts as a
 // copy of the AVX2 one; this file overrides the kernels that gain from 512-bit vectors and VNNI (vpdpbusd,
-// vpdpwssd): every matmul. Quantizers and float ops stay AVX2's. The dispatcher (kernels.cpp) only picks this table
+// vpdpwssd): every matmul, and attention.cpp adds grouped-query attention. Quantizers and the other float ops
+// stay AVX2's. The dispatcher (kernels.cpp) only picks this table
 // on a CPU with AVX512-VNNI (Ice Lake / Zen 4 and later); AVX-512 CPUs without it (Skylake-SP) get the AVX2 table.
 #define STRATA_X86_NS avx512
 #include "kernels/x86_avx2/x86_float.h"
@@ -8,6 +9,8 @@
 #include "kernels/x86_avx2/x86_quant_legacy.h"
 
 namespace strata::avx512 {
+
+void fill_attention(KernelTable& t);  // attention.cpp
 
 namespace {
 
@@ -202,6 +205,7 @@ bool fill_table(KernelTable& t) {
     set_k<KQuant::Q4_K>(t, DType::Q4_K);
     set_k<KQuant::Q5_K>(t, DType::Q5_K);
     set_k<KQuant::Q6_K>(t, DType::Q6_K);
+    fill_attention(t);
     t.pack_rows = kPackRows;
     t.packed_size = &packed_size;
     set_packed<Legacy::Q4_0>(t, DType::Q4_0);
