@@ -132,16 +132,12 @@ int turn(strata_session* s, strata_piece_fn on_piece, strata_end_fn on_end, void
     return status;
 }
 
-// The model's last message from the history (where restart / add_message may have changed it) into last_reply.
-const std::string& refresh_last_reply(strata_session* s) {
+// The model's last message in the history (where restart / add_message may have changed it), or nullptr.
+const std::string* last_model_message(const strata_session* s) {
     const auto& h = s->session->history();
-    s->last_reply.clear();
     for (auto it = h.rbegin(); it != h.rend(); ++it)
-        if (it->role == s->session->model_role()) {
-            s->last_reply = it->text;
-            break;
-        }
-    return s->last_reply;
+        if (it->role == s->session->model_role()) return &it->text;
+    return nullptr;
 }
 
 }  // namespace
@@ -290,7 +286,9 @@ const char* strata_session_last_reply(strata_session* s) {
         fail(STRATA_ERR_INVALID_ARG, "strata_session_last_reply: null session");
         return "";
     }
-    return refresh_last_reply(s).c_str();
+    const std::string* m = last_model_message(s);
+    s->last_reply = m ? *m : std::string();
+    return s->last_reply.c_str();
 }
 
 size_t strata_session_last_reply_size(strata_session* s) {
@@ -298,7 +296,8 @@ size_t strata_session_last_reply_size(strata_session* s) {
         fail(STRATA_ERR_INVALID_ARG, "strata_session_last_reply_size: null session");
         return 0;
     }
-    return refresh_last_reply(s).size();
+    const std::string* m = last_model_message(s);  // leaves last_reply (and a pointer into it) alone
+    return m ? m->size() : 0;
 }
 
 const char* strata_session_stats_json(strata_session* s) {

@@ -83,7 +83,8 @@ STRATA_API int strata_session_set_ai_prefix(strata_session* session, const char*
 STRATA_API int strata_session_set_max_new_tokens(strata_session* session, int n);
 /* The model's last message (as kept in the history), or "" when none. */
 STRATA_API const char* strata_session_last_reply(strata_session* session);
-/* Its length in bytes: larger than strlen() when the model produced a NUL byte (U+0000). 0 for NULL. */
+/* Its length in bytes: larger than strlen() when the model produced a NUL byte (U+0000). 0 for NULL. Leaves the
+ * string strata_session_last_reply() returned valid. */
 STRATA_API size_t strata_session_last_reply_size(strata_session* session);
 /* Context use, messages, turns, the last turn's token counts and speed, KV bytes, as a JSON object. */
 STRATA_API const char* strata_session_stats_json(strata_session* session);

@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
     CHECK(strata_session_send(a, "What is the capital of France?", on_piece, on_end, &c) == STRATA_OK);
     CHECK(c.pieces > 0 && c.ended == 1 && c.end_status == STRATA_OK);
     CHECK(strcmp(strata_session_last_reply(a), c.text) == 0);
+    const char* reply = strata_session_last_reply(a);
     CHECK(strata_session_last_reply_size(a) == c.len && c.len == strlen(c.text));
+    CHECK(strcmp(reply, c.text) == 0); /* still valid after the size call */
 
     /* Continue with a suffix: the message grows by the suffix and more text. */
     char before[8192];
