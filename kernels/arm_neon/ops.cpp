@@ -104,35 +104,23 @@ void rope(float* x, int n_heads, int head_dim, int rot_dim, int pos, float theta
     }
 }
 
-void swiglu(float* hb, const float* hb2, int64_t n) {
-    int64_t i = 0;
-    const float32x4_t one = vdupq_n_f32(1.0f);
-    for (; i + 4 <= n; i += 4) {
-        const float32x4_t x = vld1q_f32(hb + i);
-        const float32x4_t e = exp4(vnegq_f32(x));
-        vst1q_f32(hb + i, vmulq_f32(vdivq_f32(x, vaddq_f32(one, e)), vld1q_f32(hb2 + i)));
-    }
-    for (; i < n; ++i) {
-        const float x = hb[i];
-        hb[i] = x / (1.0f + expf(-x)) * hb2[i];
-    }
-}
-
-// As the reference: x / (1 + e^(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2).
-void geglu(float* hb, const float* hb2, int64_t n) {
+// Gated FFN activations, both x * sigmoid(z) * hb2, as the reference computes them: swiglu z = x (SiLU), geglu
+// z = 2u, u = sqrt(2/pi) x (1 + 0.044715 x^2) (GELU's tanh form: 0.5 x (1 + tanh u) = x / (1 + e^(-2u))).
+template <bool kGelu>
+void gated(float* hb, const float* hb2, int64_t n) {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
     int64_t i = 0;
     const float32x4_t one = vdupq_n_f32(1.0f), m2k = vdupq_n_f32(-2.0f * kSqrt2OverPi), c = vdupq_n_f32(kCoef);
     for (; i + 4 <= n; i += 4) {
         const float32x4_t x = vld1q_f32(hb + i);
-        const float32x4_t t = vfmaq_f32(one, vmulq_f32(c, x), x);
-        const float32x4_t e = exp4(vmulq_f32(vmulq_f32(m2k, x), t));
+        const float32x4_t mz = kGelu ? vmulq_f32(vmulq_f32(m2k, x), vfmaq_f32(one, vmulq_f32(c, x), x)) : vnegq_f32(x);
+        const float32x4_t e = exp4(mz);
         vst1q_f32(hb + i, vmulq_f32(vdivq_f32(x, vaddq_f32(one, e)), vld1q_f32(hb2 + i)));
     }
     for (; i < n; ++i) {
         const float x = hb[i];
-        const float u = kSqrt2OverPi * x * (1.0f + kCoef * x * x);
-        hb[i] = x / (1.0f + expf(-2.0f * u)) * hb2[i];
+        const float mz = kGelu ? -2.0f * (kSqrt2OverPi * x * (1.0f + kCoef * x * x)) : -x;
+        hb[i] = x / (1.0f + expf(mz)) * hb2[i];
     }
 }
 
@@ -211,8 +199,8 @@ void attention(const float* q, const float* k, size_t k_stride, const float* v, 
 void fill_float_ops(KernelTable& t) {
     t.rmsnorm = rmsnorm;
     t.rope = rope;
-    t.swiglu = swiglu;
-    t.geglu = geglu;
+    t.swiglu = gated<false>;
+    t.geglu = gated<true>;
     t.add = add;
     t.attention = attention;
 }

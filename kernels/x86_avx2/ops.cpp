@@ -60,36 +60,26 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
     for (; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void swiglu(float* hb, const float* hb2, int64_t n) {
-    int64_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(hb + i);
-        const __m256 e = exp256(_mm256_xor_ps(x, sign));
-        _mm256_storeu_ps(hb + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(hb2 + i)));
-    }
-    for (; i < n; ++i) {
-        const float x = hb[i];
-        hb[i] = x / (1.0f + expf(-x)) * hb2[i];
-    }
-}
-
-// As the reference: x / (1 + e^(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2).
-void geglu(float* hb, const float* hb2, int64_t n) {
+// Gated FFN activations, both x * sigmoid(z) * hb2, as the reference computes them: swiglu z = x (SiLU), geglu
+// z = 2u, u = sqrt(2/pi) x (1 + 0.044715 x^2) (GELU's tanh form: 0.5 x (1 + tanh u) = x / (1 + e^(-2u))).
+template <bool kGelu>
+void gated(float* hb, const float* hb2, int64_t n) {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
     int64_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f), m2k = _mm256_set1_ps(-2.0f * kSqrt2OverPi), c = _mm256_set1_ps(kCoef);
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    const __m256 m2k = _mm256_set1_ps(-2.0f * kSqrt2OverPi), c = _mm256_set1_ps(kCoef);
     for (; i + 8 <= n; i += 8) {
         const __m256 x = _mm256_loadu_ps(hb + i);
-        // -2u = (-2 sqrt(2/pi) x) (1 + c x^2); the reference rounds sqrt(2/pi) x first: same product to an ulp
-        const __m256 t = _mm256_fmadd_ps(_mm256_mul_ps(c, x), x, one);
-        const __m256 e = exp256(_mm256_mul_ps(_mm256_mul_ps(m2k, x), t));
+        // geglu: -2u = (-2 sqrt(2/pi) x) (1 + c x^2); the reference rounds sqrt(2/pi) x first: same product to an ulp
+        const __m256 mz = kGelu ? _mm256_mul_ps(_mm256_mul_ps(m2k, x), _mm256_fmadd_ps(_mm256_mul_ps(c, x), x, one))
+                                : _mm256_xor_ps(x, sign);
+        const __m256 e = exp256(mz);
         _mm256_storeu_ps(hb + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(hb2 + i)));
     }
     for (; i < n; ++i) {
         const float x = hb[i];
-        const float u = kSqrt2OverPi * x * (1.0f + kCoef * x * x);
-        hb[i] = x / (1.0f + expf(-2.0f * u)) * hb2[i];
+        const float mz = kGelu ? -2.0f * (kSqrt2OverPi * x * (1.0f + kCoef * x * x)) : -x;
+        hb[i] = x / (1.0f + expf(mz)) * hb2[i];
     }
 }
 
@@ -169,8 +159,8 @@ void attention(const float* q, const float* k, size_t k_stride, const float* v, 
 
 void fill_float_ops(KernelTable& t) {
     t.rmsnorm = rmsnorm;
-    t.swiglu = swiglu;
-    t.geglu = geglu;
+    t.swiglu = gated<false>;
+    t.geglu = gated<true>;
     t.add = add;
     t.attention = attention;
 }
