@@ -4,6 +4,8 @@
 //   bench_matmul --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   bench_matmul --benchmark_filter='matmul/avx512/Q4_0/.*'
 //
+//   bench_matmul --benchmark_filter='(matmul|packed)/avx512/Q4_K/.*'   (the plain and the packed layout)
+//
 // Shapes: rows x n (output x input) = 4096x4096 (Llama-3-8B attention), 2048x8192 (Llama-3.2-1B FFN down),
 // 576x1536 (SmolLM2-135M FFN down); B = 1 (decode: weights streamed once per token) and B = 64 (prefill).
 // Weights come from a pool of ~1 GiB of distinct random matrices, used in turn, so at B=1 they are read from memory
@@ -147,6 +149,44 @@ void bm_matmul(benchmark::State& state, Isa isa, DType t, int64_t rows, int64_t 
                                                   benchmark::Counter::OneK::kIs1000);
 }
 
+// The same pool in the ISA's packed layout (KernelTable::repack: what the model loader makes of these types), so
+// that packed/... and matmul/... of one (dtype, shape, B) compare the two layouts over the same weights.
+const Pool& packed_pool(const KernelTable& K, DType t, int64_t rows, int64_t n) {
+    static Pool pool;
+    static const KernelTable* owner = nullptr;
+    if (pool.data && owner == &K && pool.t == t && pool.rows == rows && pool.n == n) return pool;
+    const Pool& src = weight_pool(t, rows, n);
+    pool.data.reset();
+    owner = &K, pool.t = t, pool.rows = rows, pool.n = n, pool.count = src.count;
+    pool.matrix_bytes = (K.packed_size(t, rows, n) + 4095) / 4096 * 4096;
+    pool.data = alloc_bytes(pool.matrix_bytes * pool.count);
+    for (size_t i = 0; i < pool.count; ++i)
+        K.repack[static_cast<uint32_t>(t)](src.data.get() + i * src.matrix_bytes, dtype_row_bytes(t, n), rows, n,
+                                           pool.data.get() + i * pool.matrix_bytes);
+    return pool;
+}
+
+void bm_matmul_packed(benchmark::State& state, Isa isa, DType t, int64_t rows, int64_t n, int64_t B) {
+    const KernelTable& K = *kernels_for(isa);
+    const MatmulPackedFn mm = K.matmul_packed[static_cast<uint32_t>(t)];
+    const Pool& pool = packed_pool(K, t, rows, n);
+    const auto xq = activations(K, t, n, B);
+    const size_t xrb = dtype_row_bytes(dtype_traits(t).vec_dot_type, n);
+    std::vector<float> y(static_cast<size_t>(rows * B));
+    size_t which = 0;
+    for (auto _ : state) {
+        mm(pool.data.get() + which * pool.matrix_bytes, n, 0, rows, xq.data(), xrb, B, y.data(), rows);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+        if (++which == pool.count) which = 0;
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                            static_cast<int64_t>(dtype_row_bytes(t, n) * static_cast<size_t>(rows)));
+    state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * n * B),
+                                                  benchmark::Counter::kIsIterationInvariantRate,
+                                                  benchmark::Counter::OneK::kIs1000);
+}
+
 // Memory-read bandwidth: a streaming sum over a 1 GiB buffer, the ceiling for a decode matmul that streams its
 // weights once. What one core gets depends on how it reads (on the machine this was written on: 8.7 GB/s from one
 // plain stream, 15 GB/s from four streams with software prefetch), so the probe comes in two forms:
@@ -194,6 +234,12 @@ void register_all() {
                                              std::to_string(B);
                     benchmark::RegisterBenchmark(name.c_str(), bm_matmul, isa, t, s.rows, s.n, B)
                         ->Unit(benchmark::kMillisecond);
+                    const KernelTable& K = *kernels_for(isa);
+                    if (K.repack[static_cast<uint32_t>(t)] && s.rows % K.pack_rows == 0) {
+                        const std::string pname = "packed" + name.substr(name.find('/'));
+                        benchmark::RegisterBenchmark(pname.c_str(), bm_matmul_packed, isa, t, s.rows, s.n, B)
+                            ->Unit(benchmark::kMillisecond);
+                    }
                 }
 }
 

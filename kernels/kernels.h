@@ -24,7 +24,7 @@ using MatmulFn = void (*)(const void* w, size_t w_row_bytes, int64_t n, int64_t 
 // Row-interleaved weights, made once at load (per *file* tensor, never per plan step): groups of pack_rows
 // rows stored so one vector load holds a few elements of every row of the group, and the products land one
 // row per lane (no horizontal sums, the per-block float work shared by a whole group). rows % pack_rows == 0;
-// the packed tensor takes rows * w_row_bytes bytes, 64-byte aligned.
+// the packed tensor takes packed_size() bytes (within 3% of rows * w_row_bytes), 64-byte aligned.
 using RepackFn = void (*)(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* dst);
 // As MatmulFn, over packed weights; r0 and r1 multiples of pack_rows. Activations in the weight's vec_dot_type.
 using MatmulPackedFn = void (*)(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x,

@@ -344,7 +344,8 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
             ASSERT_NE(K.matmul_packed[idx(wt)], nullptr);
             any = true;
             const DType at = dtype_traits(wt).vec_dot_type;
-            for (int64_t n : {32, 96, 544, 4128}) {
+            for (int64_t blocks : {1, 3, 17, 129}) {
+                const int64_t n = blocks * dtype_traits(wt).block_elems;
                 const int64_t rows = 3 * P, B = 19, ldy = rows + 5;
                 const auto w = random_weights(wt, rows, n, 301);
                 const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
@@ -356,7 +357,7 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
                 std::vector<float> want(static_cast<size_t>(B * ldy)), full(static_cast<size_t>(B * ldy), std::nanf(""));
                 S.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, B, want.data(), ldy);
                 K.matmul_packed[idx(wt)](packed, n, 0, rows, xq.data(), xrb, B, full.data(), ldy);
-                const double terms = static_cast<double>(n / 32);
+                const double terms = static_cast<double>(blocks);
                 for (int64_t b = 0; b < B; ++b)
                     for (int64_t r = 0; r < ldy; ++r) {
                         const float g = full[b * ldy + r];

@@ -11,6 +11,8 @@
 namespace strata::avx512 {
 
 void fill_attention(KernelTable& t);  // attention.cpp
+void fill_packed_k(KernelTable& t);   // packed_k.cpp: packed Q4_K, Q5_K and Q6_K
+size_t packed_k_size(DType t, int64_t rows, int64_t n);
 
 namespace {
 
@@ -171,6 +173,7 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
 }
 
 size_t packed_size(DType t, int64_t rows, int64_t n) {
+    if (t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K) return packed_k_size(t, rows, n);
     const int64_t nb = n / 32;
     const size_t g = t == DType::Q8_0   ? PackedFmt<Legacy::Q8_0>::group_bytes(nb)
                      : t == DType::Q5_0 ? PackedFmt<Legacy::Q5_0>::group_bytes(nb)
@@ -211,6 +214,7 @@ bool fill_table(KernelTable& t) {
     set_packed<Legacy::Q4_0>(t, DType::Q4_0);
     set_packed<Legacy::Q5_0>(t, DType::Q5_0);
     set_packed<Legacy::Q8_0>(t, DType::Q8_0);
+    fill_packed_k(t);
     return true;
 }
 

@@ -1,0 +1,382 @@
+// Packed (row-interleaved) Q4_K, Q5_K and Q6_K for AVX-512 VNNI: 16 rows per group, one row per 32-bit lane,
+// as the packed legacy quants in avx512.cpp. The unpacked K kernel (x86_quant_k.h) spends most of a prefill
+// on the per-(row, token) float work and the vpmaddubsw + vpdpwssd pairs; here one vpdpbusd takes four
+// elements of all 16 rows, the sub-block scales multiply whole lanes (vpmulld), and the float work of a
+// super-block is shared by the 16 rows.
+//
+// Per group and 256-element super-block (all offsets multiples of 64, so every vector load is aligned):
+//   Q4_K (2368 bytes):
+//     32 vectors: vector 8c + g holds in byte 4r + t the byte qs[32c + 4g + t] of row r: low nibble = element
+//       64c + 4g + t (sub-block 2c), high nibble = element 64c + 32 + 4g + t (sub-block 2c + 1);
+//     8 x 16 bytes: the 6-bit scale of sub-block s of each row; 8 x 16 bytes: the 6-bit mins; 16 f16 d; 16
+//     f16 dmin.
+//   Q5_K (2880 bytes): as Q4_K, with 8 vectors of fifth bits after the 32: vector g holds qh[4g + t] (bits
+//   2c, 2c+1:
+//     the fifth bits of the low and the high nibble of vector 8c + g), then the scales, mins, d and dmin.
+//   Q6_K (3392 bytes):
+//     32 vectors of low nibbles: vector 16h + 8c + g holds in byte 4r + t the byte ql[64h + 32c + 4g + t] of
+//     row r
+//       (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64 + 32c + 4g + t);
+//     16 vectors of high bits: vector 8h + g holds qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
+//     t); 8 x 32 bytes: the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at bytes 2r, 2r+1
+//     of pair p
+//       (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
+// Q8_K activations are read in place (quants, float d, int16 bsums per 16 elements).
+//
+// Per (row, token, super-block), in one lane, the same operations in the same order for any batch or row
+// range (so a result is batch-invariant):
+//   Q4_K, Q5_K: sumi = sum_s scale_s * sum(q * a) (exact int32), corr = sum_s min_s * (bsum_2s + bsum_2s+1)
+//   (vpdpwssd);
+//         acc = fma(sumi, d * da, acc); acc = fnma(corr, dmin * da, acc)
+//   Q6_K: sumi = sum_s scale_s * sum(q * a) - 32 * sum_s scale_s * bsum_s (exact int32, the second sum by
+//   vpdpwssd);
+//         acc = fma(sumi, d * da, acc)
+// -- the reference's integer terms, with the float part of the unpacked kernel per super-block.
+#define STRATA_X86_NS avx512
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "kernels/x86_avx2/x86_common.h"
+
+namespace strata::avx512 {
+namespace {
+
+constexpr int kRows = 16;                   // rows per group: one per int32 lane
+constexpr int kTile = 4;                    // tokens per tile
+constexpr size_t kTokenChunk = 384 * 1024;  // activation bytes one pass over the row groups works on
+
+template <DType T>
+struct KFmt;
+template <>
+struct KFmt<DType::Q4_K> {
+    using Block = block_q4_K;
+    static constexpr size_t kScales = 2048, kMins = kScales + 8 * 16, kD = kMins + 8 * 16, kDmin = kD + 32;
+    static constexpr size_t kBytes = kDmin + 32;  // 2368
+};
+template <>
+struct KFmt<DType::Q5_K> {
+    using Block = block_q5_K;
+    static constexpr size_t kHigh = 2048, kScales = kHigh + 8 * 64, kMins = kScales + 8 * 16,
+                            kD = kMins + 8 * 16;
+    static constexpr size_t kDmin = kD + 32, kBytes = kDmin + 32;  // 2880
+};
+template <>
+struct KFmt<DType::Q6_K> {
+    using Block = block_q6_K;
+    static constexpr size_t kHigh = 2048, kScales = kHigh + 16 * 64, kD = kScales + 16 * 16;
+    static constexpr size_t kBytes = kD + 64;  // 3392: d, then padding to a multiple of 64
+};
+static_assert(KFmt<DType::Q4_K>::kBytes % 64 == 0 && KFmt<DType::Q5_K>::kBytes % 64 == 0 &&
+              KFmt<DType::Q6_K>::kBytes % 64 == 0);
+
+// The 6-bit scale and min of sub-block s (ggml's get_scale_min_k4).
+void q4k_scale_min(const uint8_t* q, int s, uint8_t& sc, uint8_t& mn) {
+    if (s < 4) {
+        sc = q[s] & 63;
+        mn = q[s + 4] & 63;
+    } else {
+        sc = static_cast<uint8_t>((q[s + 4] & 0x0F) | ((q[s - 4] >> 6) << 4));
+        mn = static_cast<uint8_t>((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
+    }
+}
+
+template <DType T>
+void repack_k(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* dst) {
+    using F = KFmt<T>;
+    using Block = typename F::Block;
+    const int64_t nsb = n / QK_K;
+    for (int64_t g0 = 0; g0 < rows; g0 += kRows) {
+        uint8_t* grp = static_cast<uint8_t*>(dst) + (g0 / kRows) * nsb * F::kBytes;
+        for (int r = 0; r < kRows; ++r) {
+            const auto* src =
+                reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + (g0 + r) * w_row_bytes);
+            for (int64_t i = 0; i < nsb; ++i) {
+                uint8_t* b = grp + i * F::kBytes;
+                const Block& q = src[i];
+                if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
+                    for (int v = 0; v < 32; ++v) std::memcpy(b + 64 * v + 4 * r, q.qs + 4 * v, 4);
+                    if constexpr (T == DType::Q5_K)
+                        for (int v = 0; v < 8; ++v)
+                            std::memcpy(b + F::kHigh + 64 * v + 4 * r, q.qh + 4 * v, 4);
+                    for (int s = 0; s < 8; ++s)
+                        q4k_scale_min(q.scales, s, b[F::kScales + 16 * s + r], b[F::kMins + 16 * s + r]);
+                    std::memcpy(b + F::kD + 2 * r, &q.d, 2);
+                    std::memcpy(b + F::kDmin + 2 * r, &q.dmin, 2);
+                } else {
+                    for (int v = 0; v < 32; ++v) std::memcpy(b + 64 * v + 4 * r, q.ql + 4 * v, 4);
+                    for (int v = 0; v < 16; ++v) std::memcpy(b + F::kHigh + 64 * v + 4 * r, q.qh + 4 * v, 4);
+                    for (int s = 0; s < 16; ++s)
+                        b[F::kScales + 32 * (s / 2) + 2 * r + s % 2] = static_cast<uint8_t>(q.scales[s]);
+                    std::memcpy(b + F::kD + 2 * r, &q.d, 2);
+                    if (r == 0) std::memset(b + F::kD + 32, 0, F::kBytes - F::kD - 32);
+                }
+            }
+        }
+    }
+}
+
+STRATA_INLINE __m512i bcast4(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+STRATA_INLINE __m512i load_v(const uint8_t* p) {
+    return _mm512_load_si512(reinterpret_cast<const __m512i*>(p));
+}
+STRATA_INLINE __m512i u8_lanes(const uint8_t* p) {
+    return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+STRATA_INLINE __m512 f16_lanes(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Two int8 scales per row as the int16 lanes of its int32 lane (32 bytes: row r's pair at byte 2r).
+STRATA_INLINE __m512i scale_pair(const uint8_t* p) {
+    return _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+// Decode reads each super-block once, from memory: the lines half a super-block ahead are asked for as it
+// starts (measured with bench_matmul at B=1 on the AVX-512 build machine: half a super-block ahead beat one
+// and two ahead, and no prefetch, which left a group's stream well under the memory's bandwidth).
+template <size_t Bytes>
+STRATA_INLINE void prefetch_block(const uint8_t* b) {
+    STRATA_UNROLL for (size_t off = 0; off < Bytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(b + Bytes / 2 + off), _MM_HINT_T0);
+}
+
+// One super-block of RG groups x RN tokens (Q4_K or Q5_K), added into facc.
+template <DType T, int RG, int RN>
+STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q8_K* const (&xb)[RN],
+                                    __m512 (&facc)[RG][RN]) {
+    using F = KFmt<T>;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    __m512i tot[RG][RN], corr[RG][RN];
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] = corr[g][j] = _mm512_setzero_si512();
+    }
+    for (int c = 0; c < 4; ++c) {
+        __m512i slo[RG][RN], shi[RG][RN];
+        STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) slo[g][j] = shi[g][j] = _mm512_setzero_si512();
+        }
+        const __m128i hshift = _mm_cvtsi32_si128(2 * c);
+        STRATA_UNROLL for (int v = 0; v < 8; ++v) {
+            __m512i alo[RN], ahi[RN];
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                alo[j] = bcast4(xb[j]->qs + 64 * c + 4 * v);
+                ahi[j] = bcast4(xb[j]->qs + 64 * c + 32 + 4 * v);
+            }
+            STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                const __m512i q = load_v(b[g] + 64 * (8 * c + v));
+                __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                if constexpr (T ==
+                              DType::Q5_K) {  // bits 2c and 2c+1 of qh[4v + t]: the fifth bits of lo and hi
+                    const __m512i h = _mm512_srl_epi16(load_v(b[g] + F::kHigh + 64 * v), hshift);
+                    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
+                    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
+                }
+                STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                    slo[g][j] = _mm512_dpbusd_epi32(slo[g][j], lo, alo[j]);
+                    shi[g][j] = _mm512_dpbusd_epi32(shi[g][j], hi, ahi[j]);
+                }
+            }
+        }
+        __m512i bs0[RN], bs1[RN];  // bsums of the sub-blocks' 16-element halves, as int16 pairs
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+            bs0[j] = bcast4(xb[j]->bsums + 4 * c);
+            bs1[j] = bcast4(xb[j]->bsums + 4 * c + 2);
+        }
+        STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+            const __m512i sc0 = u8_lanes(b[g] + F::kScales + 16 * (2 * c));
+            const __m512i sc1 = u8_lanes(b[g] + F::kScales + 16 * (2 * c + 1));
+            __m512i mn0 = u8_lanes(b[g] + F::kMins + 16 * (2 * c)),
+                    mn1 = u8_lanes(b[g] + F::kMins + 16 * (2 * c + 1));
+            mn0 = _mm512_or_si512(mn0, _mm512_slli_epi32(mn0, 16));  // (min, min) as two int16
+            mn1 = _mm512_or_si512(mn1, _mm512_slli_epi32(mn1, 16));
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                tot[g][j] = _mm512_add_epi32(tot[g][j], _mm512_add_epi32(_mm512_mullo_epi32(slo[g][j], sc0),
+                                                                         _mm512_mullo_epi32(shi[g][j], sc1)));
+                corr[g][j] = _mm512_dpwssd_epi32(corr[g][j], mn0, bs0[j]);
+                corr[g][j] = _mm512_dpwssd_epi32(corr[g][j], mn1, bs1[j]);
+            }
+        }
+    }
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        const __m512 dw = f16_lanes(b[g] + F::kD), dm = f16_lanes(b[g] + F::kDmin);
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+            const __m512 da = _mm512_set1_ps(xb[j]->d);
+            facc[g][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[g][j]), _mm512_mul_ps(dw, da), facc[g][j]);
+            facc[g][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr[g][j]), _mm512_mul_ps(dm, da), facc[g][j]);
+        }
+    }
+}
+
+// The same for Q6_K.
+template <int RG, int RN>
+STRATA_INLINE void q6k_super_block(const uint8_t* const (&b)[RG], const block_q8_K* const (&xb)[RN],
+                                   __m512 (&facc)[RG][RN]) {
+    using F = KFmt<DType::Q6_K>;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512i tot[RG][RN];
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] = _mm512_setzero_si512();
+    }
+    for (int h = 0; h < 2; ++h) STRATA_UNROLL for (int c = 0; c < 2; ++c) {
+            // Scale pairs (int16 lanes: sub-blocks 2p, 2p+1) of the low nibbles' sub-blocks (pair 4h + c) and
+            // the high nibbles' (4h + 2 + c); first the offset -32 * scale_s * bsum_s, by vpdpwssd.
+            __m512i plo[RG], phi[RG];
+            __m512i blo[RN], bhi[RN];
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                blo[j] = bcast4(xb[j]->bsums + 2 * (4 * h + c));
+                bhi[j] = bcast4(xb[j]->bsums + 2 * (4 * h + 2 + c));
+            }
+            STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                plo[g] = scale_pair(b[g] + F::kScales + 32 * (4 * h + c));
+                phi[g] = scale_pair(b[g] + F::kScales + 32 * (4 * h + 2 + c));
+                const __m512i olo = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(plo[g], 5));
+                const __m512i ohi = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(phi[g], 5));
+                STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                    tot[g][j] = _mm512_dpwssd_epi32(tot[g][j], olo, blo[j]);
+                    tot[g][j] = _mm512_dpwssd_epi32(tot[g][j], ohi, bhi[j]);
+                }
+            }
+            STRATA_UNROLL for (int gh = 0; gh < 2; ++gh) {
+                __m512i slo[RG][RN], shi[RG][RN];
+                STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                    STRATA_UNROLL for (int j = 0; j < RN; ++j) slo[g][j] = shi[g][j] = _mm512_setzero_si512();
+                }
+                STRATA_UNROLL for (int vv = 0; vv < 4; ++vv) {
+                    const int v = 4 * gh + vv;
+                    __m512i alo[RN], ahi[RN];
+                    STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                        alo[j] = bcast4(xb[j]->qs + 128 * h + 32 * c + 4 * v);
+                        ahi[j] = bcast4(xb[j]->qs + 128 * h + 64 + 32 * c + 4 * v);
+                    }
+                    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                        const __m512i L = load_v(b[g] + 64 * (16 * h + 8 * c + v));
+                        const __m512i H = load_v(b[g] + F::kHigh + 64 * (8 * h + v));
+                        // Bits 2c, 2c+1 of H: the high bits of the low nibble's element; 2c+4, 2c+5: the high
+                        // one's.
+                        const __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : _mm512_slli_epi16(H, 2);
+                        const __m512i hh = c == 0 ? H : _mm512_srli_epi16(H, 2);
+                        const __m512i lo =
+                            _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(hl, m30));
+                        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                           _mm512_and_si512(hh, m30));
+                        STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                            slo[g][j] = _mm512_dpbusd_epi32(slo[g][j], lo, alo[j]);
+                            shi[g][j] = _mm512_dpbusd_epi32(shi[g][j], hi, ahi[j]);
+                        }
+                    }
+                }
+                STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                    // Scale of sub-block 2p + gh: int16 lane gh of each pair, sign-extended.
+                    const __m512i s0 = gh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(plo[g], 16), 16)
+                                               : _mm512_srai_epi32(plo[g], 16);
+                    const __m512i s1 = gh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(phi[g], 16), 16)
+                                               : _mm512_srai_epi32(phi[g], 16);
+                    STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] =
+                        _mm512_add_epi32(tot[g][j], _mm512_add_epi32(_mm512_mullo_epi32(slo[g][j], s0),
+                                                                     _mm512_mullo_epi32(shi[g][j], s1)));
+                }
+            }
+        }
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        const __m512 dw = f16_lanes(b[g] + F::kD);
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[g][j] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(tot[g][j]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[j]->d)), facc[g][j]);
+    }
+}
+
+// RG groups (16 rows each, gbytes apart) x RN tokens over all super-blocks; y[j * ldy + 16 * g + i] for row i
+// of group g, token j. Several groups side by side serve decode: one sequential stream per group, as the
+// unpacked kernel reads several rows at once (a single stream gets well under the memory's bandwidth). A
+// lane's operations are the same whatever RG, RN or PF.
+template <DType T, int RG, int RN, bool PF>
+void k_tile(const uint8_t* grp, size_t gbytes, int64_t nsb, const uint8_t* x, size_t xrb, float* y,
+            int64_t ldy) {
+    constexpr size_t kBytes = KFmt<T>::kBytes;
+    __m512 facc[RG][RN];
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[g][j] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < nsb; ++i) {
+        const uint8_t* b[RG];
+        STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+            b[g] = grp + g * gbytes + i * kBytes;
+            if constexpr (PF) prefetch_block<kBytes>(b[g]);
+        }
+        const block_q8_K* xb[RN];
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) xb[j] =
+            reinterpret_cast<const block_q8_K*>(x + j * xrb + i * sizeof(block_q8_K));
+        if constexpr (T == DType::Q6_K)
+            q6k_super_block<RG, RN>(b, xb, facc);
+        else
+            q45k_super_block<T, RG, RN>(b, xb, facc);
+    }
+    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy + 16 * g, facc[g][j]);
+    }
+}
+
+using TileFn = void (*)(const uint8_t*, size_t, int64_t, const uint8_t*, size_t, float*, int64_t);
+
+template <DType T>
+void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x, size_t x_row_bytes,
+                     int64_t B, float* y, int64_t ldy) {
+    static_assert(kTile == 4);
+    // Prefill: tiles of 4 tokens (and the rest), one group at a time. Decode (one or two tokens): 4 or 2
+    // groups side by side, their next super-blocks prefetched.
+    static constexpr TileFn tiles[kTile] = {&k_tile<T, 1, 1, false>, &k_tile<T, 1, 2, false>,
+                                            &k_tile<T, 1, 3, false>, &k_tile<T, 1, 4, false>};
+    static constexpr TileFn one[2] = {&k_tile<T, 1, 1, true>, &k_tile<T, 4, 1, true>};
+    static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true>, &k_tile<T, 2, 2, true>};
+    if (r1 <= r0 || B <= 0) return;
+    const int64_t nsb = n / QK_K;
+    const size_t gbytes = static_cast<size_t>(nsb) * KFmt<T>::kBytes;
+    const auto* xb = static_cast<const uint8_t*>(x);
+    const auto* base = static_cast<const uint8_t*>(packed);
+    if (B <= 2) {
+        const int rg = B == 1 ? 4 : 2;
+        for (int64_t r = r0; r < r1;) {
+            const bool wide = r + rg * kRows <= r1;
+            (B == 1 ? one : two)[wide](base + (r / kRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r, ldy);
+            r += wide ? rg * kRows : kRows;
+        }
+        return;
+    }
+    int64_t TB = static_cast<int64_t>(kTokenChunk / x_row_bytes) / kTile * kTile;
+    if (TB < kTile) TB = kTile;
+    for (int64_t t0 = 0; t0 < B; t0 += TB) {
+        const int64_t nt = B - t0 < TB ? B - t0 : TB;
+        for (int64_t r = r0; r < r1; r += kRows) {
+            const uint8_t* grp = base + (r / kRows) * gbytes;
+            for (int64_t j = 0; j < nt; j += kTile) {
+                const int rn = static_cast<int>(nt - j < kTile ? nt - j : kTile);
+                tiles[rn - 1](grp, gbytes, nsb, xb + (t0 + j) * x_row_bytes, x_row_bytes,
+                              y + (t0 + j) * ldy + r, ldy);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+size_t packed_k_size(DType t, int64_t rows, int64_t n) {
+    const size_t per = t == DType::Q4_K   ? KFmt<DType::Q4_K>::kBytes
+                       : t == DType::Q5_K ? KFmt<DType::Q5_K>::kBytes
+                                          : KFmt<DType::Q6_K>::kBytes;
+    return static_cast<size_t>(rows / kRows) * static_cast<size_t>(n / QK_K) * per;
+}
+
+void fill_packed_k(KernelTable& t) {
+    static_assert(kRows == 16,
+                  "the group size must match the packed legacy quants' (KernelTable::pack_rows)");
+    t.repack[static_cast<uint32_t>(DType::Q4_K)] = &repack_k<DType::Q4_K>;
+    t.matmul_packed[static_cast<uint32_t>(DType::Q4_K)] = &matmul_packed_k<DType::Q4_K>;
+    t.repack[static_cast<uint32_t>(DType::Q5_K)] = &repack_k<DType::Q5_K>;
+    t.matmul_packed[static_cast<uint32_t>(DType::Q5_K)] = &matmul_packed_k<DType::Q5_K>;
+    t.repack[static_cast<uint32_t>(DType::Q6_K)] = &repack_k<DType::Q6_K>;
+    t.matmul_packed[static_cast<uint32_t>(DType::Q6_K)] = &matmul_packed_k<DType::Q6_K>;
+}
+
+}  // namespace strata::avx512
