@@ -6,7 +6,7 @@ repetitions), a memory-read-bandwidth probe (bench_matmul's streaming sum) in th
 table written to its section of bench/RESULTS.md (machine, commit, date).
 
 Models: SmolLM2-135M-Instruct Q4_1 (real), and synthetic random-weight GGUFs that `strata synth` writes
-(Llama-3.2-1B at Q4_0 and Q8_0, Llama-3-8B at Q4_0), cached under $STRATA_CACHE/models/synthetic.
+(Llama-3.2-1B at Q4_0, Q4_K and Q8_0, Llama-3-8B at Q4_0), cached under $STRATA_CACHE/models/synthetic.
 
   bench/compare_llamacpp.py [--build build] [--threads 2] [--reps 3] [--models smollm2,1b-q4_0,...] [--out bench/RESULTS.md]
 
@@ -32,6 +32,7 @@ MODELS = {
     "smollm2": ("SmolLM2-135M-Instruct Q4_1 (real)", os.path.join(CACHE, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"), None),
     "gemma3": ("Gemma 3 270M Q4_K_M (real)", os.path.join(CACHE, "models", "gemma-3-270m-q4_k_m.gguf"), None),
     "1b-q4_0": ("Llama-3.2-1B shape Q4_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q4_0.gguf"), ("llama3.2-1b", "Q4_0")),
+    "1b-q4_k": ("Llama-3.2-1B shape Q4_K (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q4_K.gguf"), ("llama3.2-1b", "Q4_K")),
     "1b-q8_0": ("Llama-3.2-1B shape Q8_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q8_0.gguf"), ("llama3.2-1b", "Q8_0")),
     "8b-q4_0": ("Llama-3-8B shape Q4_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3-8b-Q4_0.gguf"), ("llama3-8b", "Q4_0")),
 }
@@ -78,7 +79,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
-    ap.add_argument("--models", default="smollm2,gemma3,1b-q4_0,1b-q8_0,8b-q4_0")
+    ap.add_argument("--models", default="smollm2,gemma3,1b-q4_0,1b-q4_k,1b-q8_0,8b-q4_0")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     a = ap.parse_args()
     strata = os.path.join(a.build, "strata")

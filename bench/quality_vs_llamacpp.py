@@ -8,7 +8,7 @@ self-speculative draft of the base), writing profile.{csv,json,svg} to bench/pro
 bench/RESULTS.md. The SVG is also rendered to PNG when rsvg-convert (Debian librsvg2-bin) is there.
 
 Texts: bench/get_calibration_text.py (Jane Austen's novels from Debian r-cran-janeaustenr), fetched when
-missing. SmolLM2 reads Pride and Prejudice; stories260K (a TinyStories model: no package ships children's
+missing. SmolLM2 and Gemma 3 read Pride and Prejudice; stories260K (a TinyStories model: no package ships children's
 stories of that kind, see get_calibration_text.py) reads Persuasion.
 
   bench/quality_vs_llamacpp.py [--build build] [--threads 2] [--chunks 100] [--no-profile | --no-perplexity]
@@ -31,11 +31,13 @@ ROOT = results_md.ROOT
 CACHE = os.environ.get("STRATA_CACHE", os.path.expanduser("~/.cache/strata"))
 TEXT_DIR = os.path.join(CACHE, "text")
 SMOL = os.path.join(CACHE, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+GEMMA = os.path.join(CACHE, "models", "gemma-3-270m-q4_k_m.gguf")
 STORIES = os.path.normpath(os.path.join(ROOT, "..", "shared", "models", "stories260K.gguf"))
 # (label, model, text file, n_ctx)
 RUNS = [
     ("SmolLM2-135M-Instruct Q4_1", SMOL, "austen-pride-and-prejudice.txt", 512),
     ("stories260K", STORIES, "austen-persuasion.txt", 512),
+    ("Gemma 3 270M Q4_K_M", GEMMA, "austen-pride-and-prejudice.txt", 512),
 ]
 # Pruned drafts (the last two: what `--draft-spec auto` picks on SmolLM2, and the example) and a
 # self-merge.
@@ -83,6 +85,9 @@ def main() -> None:
 
     rows, cmds = [], []
     for label, model, text, n_ctx in [] if a.no_perplexity else RUNS:
+        if not os.path.exists(model):  # the model cache (.ci/run fetches it) lacks it
+            print(f"skipping {label}: no {model}", file=sys.stderr)
+            continue
         path = os.path.join(TEXT_DIR, text)
         common = ["-m", model, "-f", path, "-c", str(n_ctx), "--chunks", str(a.chunks), "-t", str(a.threads)]
         ref_cmd = [os.path.join(a.llamacpp, "llama-perplexity")] + common

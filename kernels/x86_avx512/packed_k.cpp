@@ -5,32 +5,30 @@
 // super-block is shared by the 16 rows.
 //
 // Per group and 256-element super-block (all offsets multiples of 64, so every vector load is aligned):
-//   Q4_K (2368 bytes):
-//     32 vectors: vector 8c + g holds in byte 4r + t the byte qs[32c + 4g + t] of row r: low nibble = element
-//       64c + 4g + t (sub-block 2c), high nibble = element 64c + 32 + 4g + t (sub-block 2c + 1);
-//     8 x 16 bytes: the 6-bit scale of sub-block s of each row; 8 x 16 bytes: the 6-bit mins; 16 f16 d; 16
-//     f16 dmin.
-//   Q5_K (2880 bytes): as Q4_K, with 8 vectors of fifth bits after the 32: vector g holds qh[4g + t] (bits
-//   2c, 2c+1:
-//     the fifth bits of the low and the high nibble of vector 8c + g), then the scales, mins, d and dmin.
-//   Q6_K (3392 bytes):
-//     32 vectors of low nibbles: vector 16h + 8c + g holds in byte 4r + t the byte ql[64h + 32c + 4g + t] of
-//     row r
-//       (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64 + 32c + 4g + t);
-//     16 vectors of high bits: vector 8h + g holds qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
-//     t); 8 x 32 bytes: the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at bytes 2r, 2r+1
-//     of pair p
-//       (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
+// Q4_K (2368 bytes):
+//   32 vectors: vector 8c + g holds in byte 4r + t the byte qs[32c + 4g + t] of row r: low nibble = element
+//   64c + 4g + t (sub-block 2c), high nibble = element 64c + 32 + 4g + t (sub-block 2c + 1);
+//   8 x 16 bytes: the 6-bit scale of sub-block s of each row; 8 x 16 bytes: the 6-bit mins; 16 f16 d and
+//   dmin.
+// Q5_K (2880 bytes): as Q4_K, with 8 vectors of fifth bits after the 32: vector g holds qh[4g + t] (bits 2c
+//   and 2c+1: the fifth bits of the low and the high nibble of vector 8c + g).
+// Q6_K (3392 bytes):
+//   32 vectors of low nibbles: vector 16h + 8c + g holds in byte 4r + t the byte ql[64h + 32c + 4g + t] of
+//   row r (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64 + 32c + 4g + t);
+//   16 vectors of high bits: vector 8h + g holds qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
+//   t); 8 x 32 bytes: pair p holds the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at bytes
+//   2r and 2r+1 (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
 // Q8_K activations are read in place (quants, float d, int16 bsums per 16 elements).
 //
-// Per (row, token, super-block), in one lane, the same operations in the same order for any batch or row
-// range (so a result is batch-invariant):
-//   Q4_K, Q5_K: sumi = sum_s scale_s * sum(q * a) (exact int32), corr = sum_s min_s * (bsum_2s + bsum_2s+1)
-//   (vpdpwssd);
-//         acc = fma(sumi, d * da, acc); acc = fnma(corr, dmin * da, acc)
-//   Q6_K: sumi = sum_s scale_s * sum(q * a) - 32 * sum_s scale_s * bsum_s (exact int32, the second sum by
-//   vpdpwssd);
-//         acc = fma(sumi, d * da, acc)
+// Decode unpacks the bytes in registers as it reads them (four groups side by side); prefill unpacks each
+// group's super-blocks once into per-thread scratch (extract) and runs the tiles of 4 tokens over that: the
+// same vectors through the same arithmetic. Per (row, token, super-block), in one lane, the same operations
+// in the same order for any batch or row range (so a result is batch-invariant):
+//   Q4_K, Q5_K: sumi = sum_s scale_s * sum(q * a) (exact int32),
+//               corr = sum_s min_s * (bsum_2s + bsum_2s+1) (vpdpwssd);
+//               acc = fma(sumi, d * da, acc); acc = fnma(corr, dmin * da, acc)
+//   Q6_K:       sumi = sum_s scale_s * sum(q * a) - 32 * sum_s scale_s * bsum_s (exact int32, the second sum
+//               by vpdpwssd); acc = fma(sumi, d * da, acc)
 // -- the reference's integer terms, with the float part of the unpacked kernel per super-block.
 #define STRATA_X86_NS avx512
 #include <cstring>
@@ -143,12 +141,137 @@ STRATA_INLINE void prefetch_block(const uint8_t* b) {
         _mm_prefetch(reinterpret_cast<const char*>(b + Bytes / 2 + off), _MM_HINT_T0);
 }
 
-// One super-block of RG groups x RN tokens (Q4_K or Q5_K), added into facc.
-template <DType T, int RG, int RN>
-STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q8_K* const (&xb)[RN],
-                                    __m512 (&facc)[RG][RN]) {
+// Where a super-block's vectors come from. Packed<T, RG>: the packed bytes of RG groups, unpacked in
+// registers as they are used. Extracted<T>: one group's super-block unpacked once into memory (X below) by
+// extract(), for prefill, where a tile of 4 tokens would otherwise redo the unpacking for every tile. Both
+// give the same vectors, so the arithmetic on them (q45k_super_block, q6k_super_block) and its bits are the
+// same whichever a call uses.
+//   Q4_K / Q5_K: q(g, c, v): the quants of elements 64c + 4v + t (lo, sub-block 2c) and 64c + 32 + 4v + t
+//   (hi,
+//     sub-block 2c + 1); sc(g, s): sub-block s's scale per lane; mn(g, s): its min as an int16 pair; d, dmin.
+//   Q6_K: q(g, h, c, v): elements 128h + 32c + 4v + t (lo) and 128h + 64 + 32c + 4v + t (hi); off(g, h, c,
+//   k):
+//     -32 * the scales of pair 4h + c (k = 0) or 4h + 2 + c (k = 1) as int16 pairs; sc(g, h, c, gh, k): the
+//     scale of sub-block 8h + 2c + gh (k = 0) or 8h + 4 + 2c + gh (k = 1) per lane; d.
+template <DType T>
+struct XFmt {  // the extracted super-block: 64 quant vectors, then the scales, then d (and dmin)
+    static constexpr bool kQ6 = T == DType::Q6_K;
+    static constexpr size_t kSc = 64 * 64, kMn = kSc + (kQ6 ? 16 : 8) * 64, kD = kMn + 8 * 64;
+    static constexpr size_t kBytes = kD + (kQ6 ? 64 : 128);
+};
+
+template <DType T, int RG>
+struct Packed {
     using F = KFmt<T>;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const uint8_t* b[RG];
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), m30 = _mm512_set1_epi8(0x30);
+
+    STRATA_INLINE void q(int g, int c, int v, __m512i& lo, __m512i& hi) const {
+        const __m512i w = load_v(b[g] + 64 * (8 * c + v));
+        lo = _mm512_and_si512(w, m4);
+        hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        if constexpr (T == DType::Q5_K) {  // bits 2c and 2c+1 of qh[4v + t]: the fifth bits of lo and hi
+            const __m512i h = _mm512_srl_epi16(load_v(b[g] + F::kHigh + 64 * v), _mm_cvtsi32_si128(2 * c));
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
+        }
+    }
+    STRATA_INLINE __m512i sc(int g, int s) const { return u8_lanes(b[g] + F::kScales + 16 * s); }
+    STRATA_INLINE __m512i mn(int g, int s) const {
+        const __m512i m = u8_lanes(b[g] + F::kMins + 16 * s);
+        return _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (min, min) as two int16
+    }
+    STRATA_INLINE __m512 d(int g) const { return f16_lanes(b[g] + F::kD); }
+    STRATA_INLINE __m512 dmin(int g) const { return f16_lanes(b[g] + F::kDmin); }
+
+    STRATA_INLINE void q(int g, int h, int c, int v, __m512i& lo, __m512i& hi) const {
+        const __m512i L = load_v(b[g] + 64 * (16 * h + 8 * c + v));
+        const __m512i H = load_v(b[g] + F::kHigh + 64 * (8 * h + v));
+        // Bits 2c, 2c+1 of H: the high bits of the low nibble's element; 2c+4, 2c+5: the high one's.
+        const __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : _mm512_slli_epi16(H, 2);
+        const __m512i hh = c == 0 ? H : _mm512_srli_epi16(H, 2);
+        lo = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(hl, m30));
+        hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(hh, m30));
+    }
+    STRATA_INLINE __m512i pair(int g, int p) const { return scale_pair(b[g] + F::kScales + 32 * p); }
+    STRATA_INLINE __m512i off(int g, int h, int c, int k) const {
+        return _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair(g, 4 * h + 2 * k + c), 5));
+    }
+    STRATA_INLINE __m512i sc(int g, int h, int c, int gh,
+                             int k) const {  // int16 lane gh of the pair, sign-extended
+        const __m512i p = pair(g, 4 * h + 2 * k + c);
+        return gh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16) : _mm512_srai_epi32(p, 16);
+    }
+};
+
+template <DType T>
+struct Extracted {
+    using X = XFmt<T>;
+    const uint8_t* x;
+    STRATA_INLINE void q(int, int c, int v, __m512i& lo, __m512i& hi) const {
+        lo = load_v(x + 64 * (16 * c + 2 * v));
+        hi = load_v(x + 64 * (16 * c + 2 * v + 1));
+    }
+    STRATA_INLINE __m512i sc(int, int s) const { return load_v(x + X::kSc + 64 * s); }
+    STRATA_INLINE __m512i mn(int, int s) const { return load_v(x + X::kMn + 64 * s); }
+    STRATA_INLINE __m512 d(int) const { return _mm512_load_ps(reinterpret_cast<const float*>(x + X::kD)); }
+    STRATA_INLINE __m512 dmin(int) const {
+        return _mm512_load_ps(reinterpret_cast<const float*>(x + X::kD + 64));
+    }
+    STRATA_INLINE void q(int, int h, int c, int v, __m512i& lo, __m512i& hi) const {
+        lo = load_v(x + 64 * (32 * h + 16 * c + 2 * v));
+        hi = load_v(x + 64 * (32 * h + 16 * c + 2 * v + 1));
+    }
+    STRATA_INLINE __m512i off(int, int h, int c, int k) const {
+        return load_v(x + X::kMn + 64 * (4 * h + 2 * c + k));
+    }
+    STRATA_INLINE __m512i sc(int, int h, int c, int gh, int k) const {
+        return load_v(x + X::kSc + 64 * (8 * h + 4 * c + 2 * gh + k));
+    }
+};
+
+// Unpacks one group's super-block (packed bytes b) into X (XFmt<T>::kBytes, 64-byte aligned) in Extracted's
+// order.
+template <DType T>
+void extract(const uint8_t* b, uint8_t* x) {
+    using X = XFmt<T>;
+    const Packed<T, 1> P{{b}};
+    auto st = [](uint8_t* p, __m512i v) { _mm512_store_si512(reinterpret_cast<__m512i*>(p), v); };
+    __m512i lo, hi;
+    if constexpr (T == DType::Q6_K) {
+        for (int h = 0; h < 2; ++h)
+            for (int c = 0; c < 2; ++c) {
+                for (int v = 0; v < 8; ++v) {
+                    P.q(0, h, c, v, lo, hi);
+                    st(x + 64 * (32 * h + 16 * c + 2 * v), lo);
+                    st(x + 64 * (32 * h + 16 * c + 2 * v + 1), hi);
+                }
+                for (int k = 0; k < 2; ++k) {
+                    st(x + X::kMn + 64 * (4 * h + 2 * c + k), P.off(0, h, c, k));
+                    for (int gh = 0; gh < 2; ++gh)
+                        st(x + X::kSc + 64 * (8 * h + 4 * c + 2 * gh + k), P.sc(0, h, c, gh, k));
+                }
+            }
+        _mm512_store_ps(reinterpret_cast<float*>(x + X::kD), P.d(0));
+    } else {
+        for (int c = 0; c < 4; ++c)
+            for (int v = 0; v < 8; ++v) {
+                P.q(0, c, v, lo, hi);
+                st(x + 64 * (16 * c + 2 * v), lo);
+                st(x + 64 * (16 * c + 2 * v + 1), hi);
+            }
+        for (int s = 0; s < 8; ++s) {
+            st(x + X::kSc + 64 * s, P.sc(0, s));
+            st(x + X::kMn + 64 * s, P.mn(0, s));
+        }
+        _mm512_store_ps(reinterpret_cast<float*>(x + X::kD), P.d(0));
+        _mm512_store_ps(reinterpret_cast<float*>(x + X::kD + 64), P.dmin(0));
+    }
+}
+
+// One super-block of RG groups x RN tokens (Q4_K or Q5_K), added into facc.
+template <int RG, int RN, class Src>
+STRATA_INLINE void q45k_super_block(const Src& S, const block_q8_K* const (&xb)[RN], __m512 (&facc)[RG][RN]) {
     __m512i tot[RG][RN], corr[RG][RN];
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
         STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] = corr[g][j] = _mm512_setzero_si512();
@@ -158,7 +281,6 @@ STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q
         STRATA_UNROLL for (int g = 0; g < RG; ++g) {
             STRATA_UNROLL for (int j = 0; j < RN; ++j) slo[g][j] = shi[g][j] = _mm512_setzero_si512();
         }
-        const __m128i hshift = _mm_cvtsi32_si128(2 * c);
         STRATA_UNROLL for (int v = 0; v < 8; ++v) {
             __m512i alo[RN], ahi[RN];
             STRATA_UNROLL for (int j = 0; j < RN; ++j) {
@@ -166,14 +288,8 @@ STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q
                 ahi[j] = bcast4(xb[j]->qs + 64 * c + 32 + 4 * v);
             }
             STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-                const __m512i q = load_v(b[g] + 64 * (8 * c + v));
-                __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-                if constexpr (T ==
-                              DType::Q5_K) {  // bits 2c and 2c+1 of qh[4v + t]: the fifth bits of lo and hi
-                    const __m512i h = _mm512_srl_epi16(load_v(b[g] + F::kHigh + 64 * v), hshift);
-                    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
-                    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
-                }
+                __m512i lo, hi;
+                S.q(g, c, v, lo, hi);
                 STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                     slo[g][j] = _mm512_dpbusd_epi32(slo[g][j], lo, alo[j]);
                     shi[g][j] = _mm512_dpbusd_epi32(shi[g][j], hi, ahi[j]);
@@ -186,12 +302,8 @@ STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q
             bs1[j] = bcast4(xb[j]->bsums + 4 * c + 2);
         }
         STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-            const __m512i sc0 = u8_lanes(b[g] + F::kScales + 16 * (2 * c));
-            const __m512i sc1 = u8_lanes(b[g] + F::kScales + 16 * (2 * c + 1));
-            __m512i mn0 = u8_lanes(b[g] + F::kMins + 16 * (2 * c)),
-                    mn1 = u8_lanes(b[g] + F::kMins + 16 * (2 * c + 1));
-            mn0 = _mm512_or_si512(mn0, _mm512_slli_epi32(mn0, 16));  // (min, min) as two int16
-            mn1 = _mm512_or_si512(mn1, _mm512_slli_epi32(mn1, 16));
+            const __m512i sc0 = S.sc(g, 2 * c), sc1 = S.sc(g, 2 * c + 1);
+            const __m512i mn0 = S.mn(g, 2 * c), mn1 = S.mn(g, 2 * c + 1);
             STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                 tot[g][j] = _mm512_add_epi32(tot[g][j], _mm512_add_epi32(_mm512_mullo_epi32(slo[g][j], sc0),
                                                                          _mm512_mullo_epi32(shi[g][j], sc1)));
@@ -201,7 +313,7 @@ STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q
         }
     }
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-        const __m512 dw = f16_lanes(b[g] + F::kD), dm = f16_lanes(b[g] + F::kDmin);
+        const __m512 dw = S.d(g), dm = S.dmin(g);
         STRATA_UNROLL for (int j = 0; j < RN; ++j) {
             const __m512 da = _mm512_set1_ps(xb[j]->d);
             facc[g][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[g][j]), _mm512_mul_ps(dw, da), facc[g][j]);
@@ -210,30 +322,22 @@ STRATA_INLINE void q45k_super_block(const uint8_t* const (&b)[RG], const block_q
     }
 }
 
-// The same for Q6_K.
-template <int RG, int RN>
-STRATA_INLINE void q6k_super_block(const uint8_t* const (&b)[RG], const block_q8_K* const (&xb)[RN],
-                                   __m512 (&facc)[RG][RN]) {
-    using F = KFmt<DType::Q6_K>;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+// The same for Q6_K: sum_s scale_s * sum(q * a), the offset -32 * scale_s * bsum_s first, by vpdpwssd.
+template <int RG, int RN, class Src>
+STRATA_INLINE void q6k_super_block(const Src& S, const block_q8_K* const (&xb)[RN], __m512 (&facc)[RG][RN]) {
     __m512i tot[RG][RN];
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
         STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] = _mm512_setzero_si512();
     }
     for (int h = 0; h < 2; ++h) STRATA_UNROLL for (int c = 0; c < 2; ++c) {
-            // Scale pairs (int16 lanes: sub-blocks 2p, 2p+1) of the low nibbles' sub-blocks (pair 4h + c) and
-            // the high nibbles' (4h + 2 + c); first the offset -32 * scale_s * bsum_s, by vpdpwssd.
-            __m512i plo[RG], phi[RG];
-            __m512i blo[RN], bhi[RN];
+            __m512i blo[RN],
+                bhi[RN];  // bsums of the low nibbles' sub-blocks (pair 4h + c) and the high ones'
             STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                 blo[j] = bcast4(xb[j]->bsums + 2 * (4 * h + c));
                 bhi[j] = bcast4(xb[j]->bsums + 2 * (4 * h + 2 + c));
             }
             STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-                plo[g] = scale_pair(b[g] + F::kScales + 32 * (4 * h + c));
-                phi[g] = scale_pair(b[g] + F::kScales + 32 * (4 * h + 2 + c));
-                const __m512i olo = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(plo[g], 5));
-                const __m512i ohi = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(phi[g], 5));
+                const __m512i olo = S.off(g, h, c, 0), ohi = S.off(g, h, c, 1);
                 STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                     tot[g][j] = _mm512_dpwssd_epi32(tot[g][j], olo, blo[j]);
                     tot[g][j] = _mm512_dpwssd_epi32(tot[g][j], ohi, bhi[j]);
@@ -252,16 +356,8 @@ STRATA_INLINE void q6k_super_block(const uint8_t* const (&b)[RG], const block_q8
                         ahi[j] = bcast4(xb[j]->qs + 128 * h + 64 + 32 * c + 4 * v);
                     }
                     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-                        const __m512i L = load_v(b[g] + 64 * (16 * h + 8 * c + v));
-                        const __m512i H = load_v(b[g] + F::kHigh + 64 * (8 * h + v));
-                        // Bits 2c, 2c+1 of H: the high bits of the low nibble's element; 2c+4, 2c+5: the high
-                        // one's.
-                        const __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : _mm512_slli_epi16(H, 2);
-                        const __m512i hh = c == 0 ? H : _mm512_srli_epi16(H, 2);
-                        const __m512i lo =
-                            _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(hl, m30));
-                        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                                           _mm512_and_si512(hh, m30));
+                        __m512i lo, hi;
+                        S.q(g, h, c, v, lo, hi);
                         STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                             slo[g][j] = _mm512_dpbusd_epi32(slo[g][j], lo, alo[j]);
                             shi[g][j] = _mm512_dpbusd_epi32(shi[g][j], hi, ahi[j]);
@@ -269,11 +365,7 @@ STRATA_INLINE void q6k_super_block(const uint8_t* const (&b)[RG], const block_q8
                     }
                 }
                 STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-                    // Scale of sub-block 2p + gh: int16 lane gh of each pair, sign-extended.
-                    const __m512i s0 = gh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(plo[g], 16), 16)
-                                               : _mm512_srai_epi32(plo[g], 16);
-                    const __m512i s1 = gh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(phi[g], 16), 16)
-                                               : _mm512_srai_epi32(phi[g], 16);
+                    const __m512i s0 = S.sc(g, h, c, gh, 0), s1 = S.sc(g, h, c, gh, 1);
                     STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[g][j] =
                         _mm512_add_epi32(tot[g][j], _mm512_add_epi32(_mm512_mullo_epi32(slo[g][j], s0),
                                                                      _mm512_mullo_epi32(shi[g][j], s1)));
@@ -281,37 +373,47 @@ STRATA_INLINE void q6k_super_block(const uint8_t* const (&b)[RG], const block_q8
             }
         }
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-        const __m512 dw = f16_lanes(b[g] + F::kD);
+        const __m512 dw = S.d(g);
         STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[g][j] = _mm512_fmadd_ps(
             _mm512_cvtepi32_ps(tot[g][j]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[j]->d)), facc[g][j]);
     }
+}
+
+template <DType T, int RG, int RN, class Src>
+STRATA_INLINE void super_block(const Src& S, const block_q8_K* const (&xb)[RN], __m512 (&facc)[RG][RN]) {
+    if constexpr (T == DType::Q6_K)
+        q6k_super_block<RG, RN>(S, xb, facc);
+    else
+        q45k_super_block<RG, RN>(S, xb, facc);
 }
 
 // RG groups (16 rows each, gbytes apart) x RN tokens over all super-blocks; y[j * ldy + 16 * g + i] for row i
 // of group g, token j. Several groups side by side serve decode: one sequential stream per group, as the
 // unpacked kernel reads several rows at once (a single stream gets well under the memory's bandwidth). A
 // lane's operations are the same whatever RG, RN or PF.
-template <DType T, int RG, int RN, bool PF>
+template <DType T, int RG, int RN, bool PF, bool X>
 void k_tile(const uint8_t* grp, size_t gbytes, int64_t nsb, const uint8_t* x, size_t xrb, float* y,
             int64_t ldy) {
-    constexpr size_t kBytes = KFmt<T>::kBytes;
+    constexpr size_t kBytes = X ? XFmt<T>::kBytes : KFmt<T>::kBytes;
     __m512 facc[RG][RN];
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
         STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[g][j] = _mm512_setzero_ps();
     }
     for (int64_t i = 0; i < nsb; ++i) {
-        const uint8_t* b[RG];
-        STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-            b[g] = grp + g * gbytes + i * kBytes;
-            if constexpr (PF) prefetch_block<kBytes>(b[g]);
-        }
         const block_q8_K* xb[RN];
         STRATA_UNROLL for (int j = 0; j < RN; ++j) xb[j] =
             reinterpret_cast<const block_q8_K*>(x + j * xrb + i * sizeof(block_q8_K));
-        if constexpr (T == DType::Q6_K)
-            q6k_super_block<RG, RN>(b, xb, facc);
-        else
-            q45k_super_block<T, RG, RN>(b, xb, facc);
+        if constexpr (X) {
+            static_assert(RG == 1);
+            super_block<T, RG, RN>(Extracted<T>{grp + i * kBytes}, xb, facc);
+        } else {
+            Packed<T, RG> S;
+            STRATA_UNROLL for (int g = 0; g < RG; ++g) {
+                S.b[g] = grp + g * gbytes + i * kBytes;
+                if constexpr (PF) prefetch_block<kBytes>(S.b[g]);
+            }
+            super_block<T, RG, RN>(S, xb, facc);
+        }
     }
     STRATA_UNROLL for (int g = 0; g < RG; ++g) {
         STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy + 16 * g, facc[g][j]);
@@ -324,12 +426,13 @@ template <DType T>
 void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x, size_t x_row_bytes,
                      int64_t B, float* y, int64_t ldy) {
     static_assert(kTile == 4);
-    // Prefill: tiles of 4 tokens (and the rest), one group at a time. Decode (one or two tokens): 4 or 2
-    // groups side by side, their next super-blocks prefetched.
-    static constexpr TileFn tiles[kTile] = {&k_tile<T, 1, 1, false>, &k_tile<T, 1, 2, false>,
-                                            &k_tile<T, 1, 3, false>, &k_tile<T, 1, 4, false>};
-    static constexpr TileFn one[2] = {&k_tile<T, 1, 1, true>, &k_tile<T, 4, 1, true>};
-    static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true>, &k_tile<T, 2, 2, true>};
+    // Decode (one or two tokens): 4 or 2 groups side by side from the packed bytes, their next super-blocks
+    // prefetched. Prefill: each group unpacked once (extract) into per-thread scratch, then tiles of 4 tokens
+    // (and the rest) over it.
+    static constexpr TileFn one[2] = {&k_tile<T, 1, 1, true, false>, &k_tile<T, 4, 1, true, false>};
+    static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true, false>, &k_tile<T, 2, 2, true, false>};
+    static constexpr TileFn tiles[kTile] = {&k_tile<T, 1, 1, false, true>, &k_tile<T, 1, 2, false, true>,
+                                            &k_tile<T, 1, 3, false, true>, &k_tile<T, 1, 4, false, true>};
     if (r1 <= r0 || B <= 0) return;
     const int64_t nsb = n / QK_K;
     const size_t gbytes = static_cast<size_t>(nsb) * KFmt<T>::kBytes;
@@ -344,16 +447,18 @@ void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, cons
         }
         return;
     }
+    auto* xg = static_cast<uint8_t*>(scratch_panel().get(static_cast<size_t>(nsb) * XFmt<T>::kBytes));
     int64_t TB = static_cast<int64_t>(kTokenChunk / x_row_bytes) / kTile * kTile;
     if (TB < kTile) TB = kTile;
     for (int64_t t0 = 0; t0 < B; t0 += TB) {
         const int64_t nt = B - t0 < TB ? B - t0 : TB;
         for (int64_t r = r0; r < r1; r += kRows) {
             const uint8_t* grp = base + (r / kRows) * gbytes;
+            for (int64_t i = 0; i < nsb; ++i) extract<T>(grp + i * KFmt<T>::kBytes, xg + i * XFmt<T>::kBytes);
             for (int64_t j = 0; j < nt; j += kTile) {
                 const int rn = static_cast<int>(nt - j < kTile ? nt - j : kTile);
-                tiles[rn - 1](grp, gbytes, nsb, xb + (t0 + j) * x_row_bytes, x_row_bytes,
-                              y + (t0 + j) * ldy + r, ldy);
+                tiles[rn - 1](xg, 0, nsb, xb + (t0 + j) * x_row_bytes, x_row_bytes, y + (t0 + j) * ldy + r,
+                              ldy);
             }
         }
     }
