@@ -93,31 +93,68 @@ STRATA_INLINE __m512i bcast4(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// 16 rows x RN tokens over all blocks; y[j * ldy + i] for row i of the group, token j.
-template <Legacy Lg, int RN>
+// Q4_0 / Q5_0 blocks of a group unpacked once for prefill (extract_group), so that the tiles of 8 tokens do not
+// each redo the nibble and fifth-bit work: per block the lo and hi vectors of each g (elements 4g.. and 16+4g..,
+// 0..15 or 0..31 per byte), then the 16 rows' scales as floats.
+constexpr size_t kXBlock = 9 * 64;
+
+// The quants of vector g of block b (packed bytes) as unsigned bytes: elements 4g + t (lo), 16 + 4g + t (hi).
+template <Legacy Lg>
+STRATA_INLINE void legacy_quants(const uint8_t* b, int g, __m512i& lo, __m512i& hi) {
+    using P = PackedFmt<Lg>;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i v = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * g));
+    lo = _mm512_and_si512(v, m4);
+    hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    if constexpr (P::kQ5) {  // bit g -> bit 4 (a 16-bit shift: bit 4 of each byte comes from that byte)
+        const __m512i h = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * P::NG));
+        lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4 - g), bit4));
+        hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, g), bit4));
+    }
+}
+
+template <Legacy Lg>
+void extract_group(const uint8_t* grp, int64_t nb, uint8_t* x) {
+    using P = PackedFmt<Lg>;
+    for (int64_t k = 0; k < nb; ++k) {
+        uint8_t* o = x + k * kXBlock;
+        STRATA_UNROLL for (int g = 0; g < 4; ++g) {
+            __m512i lo, hi;
+            legacy_quants<Lg>(grp + k * P::kQsBlock, g, lo, hi);
+            _mm512_store_si512(reinterpret_cast<__m512i*>(o + 128 * g), lo);
+            _mm512_store_si512(reinterpret_cast<__m512i*>(o + 128 * g + 64), hi);
+        }
+        const uint8_t* scales = grp + nb * P::kQsBlock + k * 32;
+        _mm512_store_ps(reinterpret_cast<float*>(o + 512),
+                        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales))));
+    }
+}
+
+// 16 rows x RN tokens over all blocks; y[j * ldy + i] for row i of the group, token j. X: grp is the group as
+// extract_group left it (Q4_0 / Q5_0), with the same vectors and so the same bits.
+template <Legacy Lg, int RN, bool X = false>
 void packed_tile(const uint8_t* grp, int64_t nb, const TokView& T, float* y, int64_t ldy) {
     using P = PackedFmt<Lg>;
+    static_assert(!X || !P::kQ8);
     const uint8_t* scales = grp + nb * P::kQsBlock;
     __m512 facc[RN];
     STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[j] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     for (int64_t k = 0; k < nb; ++k) {
-        const uint8_t* b = grp + k * P::kQsBlock;
+        const uint8_t* b = grp + k * (X ? kXBlock : P::kQsBlock);
         __m512i acc[RN];
         STRATA_UNROLL for (int j = 0; j < RN; ++j) acc[j] = _mm512_set1_epi32(T.corr(j)[k]);
-        __m512i h = _mm512_setzero_si512();
-        if constexpr (P::kQ5) h = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * P::NG));
         STRATA_UNROLL for (int g = 0; g < P::NG; ++g) {
-            const __m512i v = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * g));
             if constexpr (P::kQ8) {
+                const __m512i v = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 64 * g));
                 STRATA_UNROLL for (int j = 0; j < RN; ++j)
                     acc[j] = _mm512_dpbusd_epi32(acc[j], v, bcast4(T.q(j) + 32 * k + 4 * g));
             } else {
-                __m512i lo = _mm512_and_si512(v, m4);
-                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                if constexpr (P::kQ5) {  // bit g -> bit 4 (a 16-bit shift: bit 4 of each byte comes from that byte)
-                    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4 - g), bit4));
-                    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, g), bit4));
+                __m512i lo, hi;
+                if constexpr (X) {
+                    lo = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 128 * g));
+                    hi = _mm512_load_si512(reinterpret_cast<const __m512i*>(b + 128 * g + 64));
+                } else {
+                    legacy_quants<Lg>(b, g, lo, hi);
                 }
                 STRATA_UNROLL for (int j = 0; j < RN; ++j) {
                     acc[j] = _mm512_dpbusd_epi32(acc[j], lo, bcast4(T.q(j) + 32 * k + 4 * g));
@@ -125,7 +162,8 @@ void packed_tile(const uint8_t* grp, int64_t nb, const TokView& T, float* y, int
                 }
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + k * 32)));
+        const __m512 dw = X ? _mm512_load_ps(reinterpret_cast<const float*>(b + 512))
+                            : _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + k * 32)));
         STRATA_UNROLL for (int j = 0; j < RN; ++j)
             facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j]), _mm512_mul_ps(dw, _mm512_set1_ps(T.d(j)[k])), facc[j]);
     }
@@ -134,11 +172,11 @@ void packed_tile(const uint8_t* grp, int64_t nb, const TokView& T, float* y, int
 
 using PackedTileFn = void (*)(const uint8_t*, int64_t, const TokView&, float*, int64_t);
 
-template <Legacy Lg>
+template <Legacy Lg, bool X = false>
 PackedTileFn packed_tile_for(int rn) {
-    static constexpr PackedTileFn fns[8] = {packed_tile<Lg, 1>, packed_tile<Lg, 2>, packed_tile<Lg, 3>,
-                                            packed_tile<Lg, 4>, packed_tile<Lg, 5>, packed_tile<Lg, 6>,
-                                            packed_tile<Lg, 7>, packed_tile<Lg, 8>};
+    static constexpr PackedTileFn fns[8] = {packed_tile<Lg, 1, X>, packed_tile<Lg, 2, X>, packed_tile<Lg, 3, X>,
+                                            packed_tile<Lg, 4, X>, packed_tile<Lg, 5, X>, packed_tile<Lg, 6, X>,
+                                            packed_tile<Lg, 7, X>, packed_tile<Lg, 8, X>};
     return fns[rn - 1];
 }
 
@@ -154,6 +192,7 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
     TB = TB < RN ? RN : TB / RN * RN;
     if (TB > B) TB = B;
     auto* tok = static_cast<uint8_t*>(scratch_tokens().get(static_cast<size_t>(TB) * L.tok_bytes));
+    uint8_t* xg = P::kQ8 || B <= RN ? nullptr : static_cast<uint8_t*>(scratch_panel().get(L.nb * kXBlock));
     const auto* xb = static_cast<const uint8_t*>(x);
     const size_t gbytes = P::group_bytes(L.nb);
     for (int64_t t0 = 0; t0 < B; t0 += TB) {
@@ -161,12 +200,19 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
         for (int64_t j = 0; j < nt; ++j)
             legacy_prep_token<Fm>(reinterpret_cast<const typename Fm::ABlock*>(xb + (t0 + j) * x_row_bytes),
                                   tok + j * L.tok_bytes, L);
+        // More than one tile of tokens: unpack each Q4_0 / Q5_0 group once for all of them.
+        const bool x = !P::kQ8 && nt > RN;
         for (int64_t r = r0; r < r1; r += kPackRows) {
             const uint8_t* grp = static_cast<const uint8_t*>(packed) + (r / kPackRows) * gbytes;
+            if constexpr (!P::kQ8)
+                if (x) extract_group<Lg>(grp, L.nb, xg);
             for (int64_t j = 0; j < nt; j += RN) {
                 const int rn = static_cast<int>(nt - j < RN ? nt - j : RN);
                 const TokView T{tok + j * L.tok_bytes, L.tok_bytes, L.q_bytes, L.f_bytes};
-                packed_tile_for<Lg>(rn)(grp, L.nb, T, y + (t0 + j) * ldy + r, ldy);
+                if (x)
+                    packed_tile_for<Lg, !P::kQ8>(rn)(xg, L.nb, T, y + (t0 + j) * ldy + r, ldy);
+                else
+                    packed_tile_for<Lg>(rn)(grp, L.nb, T, y + (t0 + j) * ldy + r, ldy);
             }
         }
     }
