@@ -10,6 +10,8 @@ Models: SmolLM2-135M-Instruct Q4_1 (real), and synthetic random-weight GGUFs tha
 
   bench/compare_llamacpp.py [--build build] [--threads 2] [--reps 3] [--models smollm2,1b-q4_0,...] [--out bench/RESULTS.md]
 
+Models left out of --models keep their row from the previous run, marked with its commit.
+
 llama.cpp comes from tests/reference/build_llamacpp.sh (PyPI llama-cpp-python's vendored tree, cached).
 """
 import argparse
@@ -120,6 +122,22 @@ def main():
         f"| model | strata kernels | {pp} strata | {pp} llama.cpp | ratio | {tg} strata | {tg} llama.cpp | ratio | decode GB/s | % of probe |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
+    # Models of the table not measured in this run keep their earlier row, marked with that run's commit (a
+    # run of a few models does not drop the slow ones' rows).
+    measured = {r[0] for r in rows}
+    old = results_md.read_section(a.out, "speed")
+    m = re.search(r"strata commit (\w+)", old)
+    old_commit = m.group(1) if m else "?"
+    kept = []
+    for line in old.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) < 3 or not line.startswith("| "):
+            continue
+        for key, (label, _, _) in MODELS.items():
+            if key not in measured and cells[1].startswith(label):
+                if "earlier" not in cells[1]:
+                    line = line.replace(label, f"{label}, earlier run of commit {old_commit}", 1)
+                kept.append(line)
     for key, label, wb, isa, ours, ref in rows:
         def ratio(t):
             return f"{ours[t] / ref[t]:.2f}x" if t in ours and t in ref and ref[t] else "-"
@@ -127,6 +145,9 @@ def main():
         pct = f"{100 * gbs / bw:.0f}%" if bw else "-"
         lines.append(f"| {label} | {isa} | {ours.get(pp, 0):.1f} | {ref.get(pp, 0):.1f} | {ratio(pp)} | "
                      f"{ours.get(tg, 0):.1f} | {ref.get(tg, 0):.1f} | {ratio(tg)} | {gbs:.1f} | {pct} |")
+    lines += kept
+    lines += ["", "A row marked \"earlier run of commit X\" was not measured in this run (--models) and is kept from the "
+              "section as it was." if kept else ""]
     lines += ["", "Decode GB/s = generation tok/s x the model's weight bytes (every matrix is read once per token; for "
               "an untied model this also counts the input embedding table, of which decode reads one row, so it "
               "overstates Llama-3-8B's by about 6%). % of probe compares it with the one-thread probe above; decode runs "

@@ -22,6 +22,14 @@ def replace_section(path: str, name: str, text: str) -> None:
         f.write(new.lstrip())
 
 
+def read_section(path: str, name: str) -> str:
+    """The text between a section's markers, or "" where the file or the section is missing."""
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    m = re.search(re.escape(begin) + r"\n(.*?)" + re.escape(end), old, re.S)
+    return m.group(1) if m else ""
+
+
 def machine() -> str:
     cpu = "?"
     try:
