@@ -152,7 +152,10 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
     if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
         const MatmulPackedFn mp = K_.matmul_packed[static_cast<int>(w.dtype)];
         const int64_t P = K_.pack_rows, groups = rows / P;
-        const int64_t grain = std::max<int64_t>(1, groups / (8 * n_threads_));
+        // At least 4 groups a task where there are enough for every thread: a decode call reads 4 groups side
+        // by side (the packed K-quants), and more streams at once get more of the memory's bandwidth.
+        const int64_t grain =
+            std::max<int64_t>({1, groups / (8 * n_threads_), std::min<int64_t>(4, groups / n_threads_)});
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups, grain), [&](const tbb::blocked_range<int64_t>& g) {
             mp(packed, n, g.begin() * P, g.end() * P, xq, xrb, B, y, rows);
         });

@@ -346,8 +346,8 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
             const DType at = dtype_traits(wt).vec_dot_type;
             for (int64_t blocks : {1, 3, 17, 129}) {
                 const int64_t n = blocks * dtype_traits(wt).block_elems;
-                // Five row groups: a call over four of them (below) takes the K-quants' four-groups-at-once
-                // decode path at B = 1 and the two-groups path at B = 2.
+                // Five row groups: calls over four and three of them (below) take the K-quants' decode paths
+                // with four, two and one group side by side.
                 const int64_t rows = 5 * P, B = 19, ldy = rows + 5;
                 const auto w = random_weights(wt, rows, n, 301);
                 const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
@@ -371,13 +371,15 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
                         ASSERT_NEAR(g, want[b * ldy + r], 2 * (terms + 16) * std::ldexp(1.0, -24) * mag + 1e-30)
                             << nm(wt) << " n=" << n << " r=" << r << " b=" << b;
                     }
-                for (auto [b0, nb] : {std::pair<int64_t, int64_t>{0, 1}, {5, 1}, {18, 1}, {3, 2}, {7, 9}, {1, 17}}) {
+                // Groups [1, 5) and [2, 5): 4 and 3 groups, so every grouping the decode paths take.
+                for (auto [g0, b0, nb] : std::initializer_list<std::tuple<int64_t, int64_t, int64_t>>{
+                         {1, 0, 1}, {1, 5, 1}, {1, 18, 1}, {1, 3, 2}, {1, 7, 9}, {1, 1, 17}, {2, 4, 1}, {2, 6, 2}}) {
                     std::vector<float> part(static_cast<size_t>(nb * ldy), std::nanf(""));
-                    K.matmul_packed[idx(wt)](packed, n, P, 5 * P, xq.data() + b0 * xrb, xrb, nb, part.data(), ldy);
+                    K.matmul_packed[idx(wt)](packed, n, g0 * P, 5 * P, xq.data() + b0 * xrb, xrb, nb, part.data(), ldy);
                     for (int64_t b = 0; b < nb; ++b)
                         for (int64_t r = 0; r < ldy; ++r) {
                             const float g = part[b * ldy + r], f = full[(b0 + b) * ldy + r];
-                            if (r < P || r >= 5 * P) {
+                            if (r < g0 * P || r >= 5 * P) {
                                 ASSERT_TRUE(std::isnan(g)) << nm(wt) << " wrote row " << r << " outside its range";
                                 continue;
                             }

@@ -429,7 +429,9 @@ void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, cons
     // Decode (one or two tokens): 4 or 2 groups side by side from the packed bytes, their next super-blocks
     // prefetched. Prefill: each group unpacked once (extract) into per-thread scratch, then tiles of 4 tokens
     // (and the rest) over it.
-    static constexpr TileFn one[2] = {&k_tile<T, 1, 1, true, false>, &k_tile<T, 4, 1, true, false>};
+    // Decode tiles by the number of groups side by side (index: groups / 2, so 1, 2 or 4 groups).
+    static constexpr TileFn one[3] = {&k_tile<T, 1, 1, true, false>, &k_tile<T, 2, 1, true, false>,
+                                      &k_tile<T, 4, 1, true, false>};
     static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true, false>, &k_tile<T, 2, 2, true, false>};
     static constexpr TileFn tiles[kTile] = {&k_tile<T, 1, 1, false, true>, &k_tile<T, 1, 2, false, true>,
                                             &k_tile<T, 1, 3, false, true>, &k_tile<T, 1, 4, false, true>};
@@ -439,11 +441,11 @@ void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, cons
     const auto* xb = static_cast<const uint8_t*>(x);
     const auto* base = static_cast<const uint8_t*>(packed);
     if (B <= 2) {
-        const int rg = B == 1 ? 4 : 2;
         for (int64_t r = r0; r < r1;) {
-            const bool wide = r + rg * kRows <= r1;
-            (B == 1 ? one : two)[wide](base + (r / kRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r, ldy);
-            r += wide ? rg * kRows : kRows;
+            const int64_t left = (r1 - r) / kRows;  // groups left in the range
+            const int rg = B == 1 ? (left >= 4 ? 4 : left >= 2 ? 2 : 1) : (left >= 2 ? 2 : 1);
+            (B == 1 ? one : two)[rg / 2](base + (r / kRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r, ldy);
+            r += rg * kRows;
         }
         return;
     }
