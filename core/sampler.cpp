@@ -6,6 +6,10 @@
 
 namespace strata {
 
+namespace {
+constexpr size_t kSortAll = 1024;  // vocabularies up to this size are sorted whole
+}  // namespace
+
 int32_t argmax(std::span<const float> logits) {
     if (logits.empty()) throw std::invalid_argument("argmax of no logits");
     size_t best = 0;
@@ -44,16 +48,44 @@ std::vector<TokenProb> Sampler::distribution(std::span<const float> logits) {
     if (p_.temperature <= 0) return {{std::min_element(cand_.begin(), cand_.end(), by_logit)->second, 1.0}};
 
     size_t n = cand_.size();
+    std::vector<double> prob;
+    double sum = 0;
     if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
         std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
         n = static_cast<size_t>(p_.top_k);
+    } else if (n > kSortAll && (p_.top_p < 1.0f || p_.min_p > 0)) {
+        // No top-k over a large vocabulary (262,144 tokens for Gemma): sorting it all took longer than the
+        // forward pass. Only a prefix of the sorted order can survive top-p or min-p, so sort the best m first
+        // and grow m until that prefix holds the top-p mass or reaches below the min-p floor; the survivors are
+        // those of a full sort. The normalizer is the sum over every candidate (in index order).
+        float top = cand_[0].first;
+        for (const auto& c : cand_) top = std::max(top, c.first);
+        for (const auto& c : cand_) sum += std::exp(static_cast<double>(c.first - top));
+        size_t m = std::min(n, kSortAll), sorted = 0;
+        for (;;) {
+            if (m < n) std::nth_element(cand_.begin() + sorted, cand_.begin() + m, cand_.end(), by_logit);
+            std::sort(cand_.begin() + sorted, cand_.begin() + m, by_logit);
+            prob.resize(m);
+            double cum = 0;  // summed as the top-p cut below sums it, so the two agree on where the mass is reached
+            for (size_t i = 0; i < m; ++i) {
+                prob[i] = std::exp(static_cast<double>(cand_[i].first - top));
+                cum += prob[i] / sum;
+            }
+            const bool mass = p_.top_p < 1.0f && cum >= p_.top_p;
+            const bool floor = p_.min_p > 0 && prob[m - 1] < p_.min_p * prob[0];
+            if (m == n || mass || floor) break;
+            sorted = m;
+            m = std::min(n, 4 * m);
+        }
+        n = m;
     } else {
         std::sort(cand_.begin(), cand_.end(), by_logit);
     }
     // Probabilities of the survivors (sorted, highest first) before temperature, as llama.cpp's chain does.
-    std::vector<double> prob(n);
-    double sum = 0;
-    for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(static_cast<double>(cand_[i].first - cand_[0].first));
+    if (prob.empty()) {
+        prob.resize(n);
+        for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(static_cast<double>(cand_[i].first - cand_[0].first));
+    }
     if (p_.top_p < 1.0f) {
         double cum = 0;
         size_t keep = n;
