@@ -128,7 +128,7 @@ def main():
     old = results_md.read_section(a.out, "speed")
     m = re.search(r"strata commit (\w+)", old)
     old_commit = m.group(1) if m else "?"
-    kept = []
+    kept = []  # (model key, table row): the rows kept from before, then this run's
     for line in old.splitlines():
         cells = [c.strip() for c in line.split("|")]
         if len(cells) < 3 or not line.startswith("| "):
@@ -137,17 +137,18 @@ def main():
             if key not in measured and cells[1].startswith(label):
                 if "earlier" not in cells[1]:
                     line = line.replace(label, f"{label}, earlier run of commit {old_commit}", 1)
-                kept.append(line)
+                kept.append((key, line))
     for key, label, wb, isa, ours, ref in rows:
         def ratio(t):
             return f"{ours[t] / ref[t]:.2f}x" if t in ours and t in ref and ref[t] else "-"
         gbs = ours.get(tg, 0) * wb / 1e9
         pct = f"{100 * gbs / bw:.0f}%" if bw else "-"
-        lines.append(f"| {label} | {isa} | {ours.get(pp, 0):.1f} | {ref.get(pp, 0):.1f} | {ratio(pp)} | "
-                     f"{ours.get(tg, 0):.1f} | {ref.get(tg, 0):.1f} | {ratio(tg)} | {gbs:.1f} | {pct} |")
-    lines += kept
+        kept.append((key, f"| {label} | {isa} | {ours.get(pp, 0):.1f} | {ref.get(pp, 0):.1f} | {ratio(pp)} | "
+                     f"{ours.get(tg, 0):.1f} | {ref.get(tg, 0):.1f} | {ratio(tg)} | {gbs:.1f} | {pct} |"))
+    order = list(MODELS)
+    lines += [line for _, line in sorted(kept, key=lambda kl: order.index(kl[0]))]  # the models' order, old or new
     lines += ["", "A row marked \"earlier run of commit X\" was not measured in this run (--models) and is kept from the "
-              "section as it was." if kept else ""]
+              "section as it was." if any("earlier" in line for _, line in kept) else ""]
     lines += ["", "Decode GB/s = generation tok/s x the model's weight bytes (every matrix is read once per token; for "
               "an untied model this also counts the input embedding table, of which decode reads one row, so it "
               "overstates Llama-3-8B's by about 6%). % of probe compares it with the one-thread probe above; decode runs "
