@@ -89,6 +89,10 @@ STRATA_INLINE __m256i dot_i16(__m256i acc, __m256i a, __m256i b) {
 #endif
 }
 
+// Bytes of activations (a chunk of tokens) one pass over the weight rows works on: small enough to stay in L2
+// next to the row panel. The legacy-quant panels and the AVX-512 packed kernels chunk their tokens by it.
+constexpr size_t kTokenChunkBytes = 384 * 1024;
+
 // ---- per-thread scratch ----------------------------------------------------------------------------------------
 // Kernels run on oneTBB worker threads; each thread keeps one growing 64-byte aligned buffer per purpose.
 struct Scratch {

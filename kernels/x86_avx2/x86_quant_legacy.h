@@ -458,9 +458,6 @@ LegacyTileFn legacy_pick(int rm, int rn) {
     }
 }
 
-// Bytes of token chunk to aim for: small enough to stay in L2 next to the row panel.
-constexpr size_t kTokenChunkBytes = 384 * 1024;
-
 // Rows per direct tile, and the most tokens the direct path takes (more go through the panel).
 constexpr int kDirectRows = 4, kDirectMaxTokens = 2;
 

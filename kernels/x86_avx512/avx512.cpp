@@ -7,6 +7,7 @@
 #include "kernels/x86_avx2/x86_float.h"
 #include "kernels/x86_avx2/x86_quant_k.h"
 #include "kernels/x86_avx2/x86_quant_legacy.h"
+#include "kernels/x86_avx512/packed.h"
 
 namespace strata::avx512 {
 
@@ -37,8 +38,6 @@ void set_k(KernelTable& t, DType d) {
 // 22 bytes per row); then, after all blocks, the 16 rows' f16 scales per block.
 // Each (row, token) is one lane through the same operations in the same order for any batch or row range:
 // per block an exact int32 sum (started from the token's offset correction), then one FMA with d_w * d_a.
-constexpr int kPackRows = 16;
-
 template <Legacy Lg>
 struct PackedFmt {
     static constexpr bool kQ8 = Lg == Legacy::Q8_0, kQ5 = Lg == Legacy::Q5_0;
@@ -85,12 +84,6 @@ void repack_rows(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, voi
             }
         }
     }
-}
-
-STRATA_INLINE __m512i bcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
 }
 
 // Q4_0 / Q5_0 blocks of a group unpacked once for prefill (extract_group), so that the tiles of 8 tokens do not

@@ -35,13 +35,12 @@
 
 #include "kernels/kernels.h"
 #include "kernels/x86_avx2/x86_common.h"
+#include "kernels/x86_avx512/packed.h"
 
 namespace strata::avx512 {
 namespace {
 
-constexpr int kRows = 16;                   // rows per group: one per int32 lane
-constexpr int kTile = 4;                    // tokens per tile
-constexpr size_t kTokenChunk = 384 * 1024;  // activation bytes one pass over the row groups works on
+constexpr int kTile = 4;  // tokens per tile
 
 template <DType T>
 struct KFmt;
@@ -83,9 +82,9 @@ void repack_k(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* 
     using F = KFmt<T>;
     using Block = typename F::Block;
     const int64_t nsb = n / QK_K;
-    for (int64_t g0 = 0; g0 < rows; g0 += kRows) {
-        uint8_t* grp = static_cast<uint8_t*>(dst) + (g0 / kRows) * nsb * F::kBytes;
-        for (int r = 0; r < kRows; ++r) {
+    for (int64_t g0 = 0; g0 < rows; g0 += kPackRows) {
+        uint8_t* grp = static_cast<uint8_t*>(dst) + (g0 / kPackRows) * nsb * F::kBytes;
+        for (int r = 0; r < kPackRows; ++r) {
             const auto* src =
                 reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + (g0 + r) * w_row_bytes);
             for (int64_t i = 0; i < nsb; ++i) {
@@ -113,11 +112,6 @@ void repack_k(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* 
     }
 }
 
-STRATA_INLINE __m512i bcast4(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 STRATA_INLINE __m512i load_v(const uint8_t* p) {
     return _mm512_load_si512(reinterpret_cast<const __m512i*>(p));
 }
@@ -426,10 +420,10 @@ template <DType T>
 void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x, size_t x_row_bytes,
                      int64_t B, float* y, int64_t ldy) {
     static_assert(kTile == 4);
-    // Decode (one or two tokens): 4 or 2 groups side by side from the packed bytes, their next super-blocks
-    // prefetched. Prefill: each group unpacked once (extract) into per-thread scratch, then tiles of 4 tokens
-    // (and the rest) over it.
-    // Decode tiles by the number of groups side by side (index: groups / 2, so 1, 2 or 4 groups).
+    // Decode (one or two tokens): up to 4 (one token) or 2 (two) groups side by side from the packed bytes,
+    // their next super-blocks prefetched; the tables are indexed by groups / 2 (1, 2 or 4 groups). Prefill:
+    // each group unpacked once (extract) into per-thread scratch, then tiles of 4 tokens (and the rest) over
+    // it.
     static constexpr TileFn one[3] = {&k_tile<T, 1, 1, true, false>, &k_tile<T, 2, 1, true, false>,
                                       &k_tile<T, 4, 1, true, false>};
     static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true, false>, &k_tile<T, 2, 2, true, false>};
@@ -442,20 +436,21 @@ void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, cons
     const auto* base = static_cast<const uint8_t*>(packed);
     if (B <= 2) {
         for (int64_t r = r0; r < r1;) {
-            const int64_t left = (r1 - r) / kRows;  // groups left in the range
+            const int64_t left = (r1 - r) / kPackRows;  // groups left in the range
             const int rg = B == 1 ? (left >= 4 ? 4 : left >= 2 ? 2 : 1) : (left >= 2 ? 2 : 1);
-            (B == 1 ? one : two)[rg / 2](base + (r / kRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r, ldy);
-            r += rg * kRows;
+            (B == 1 ? one : two)[rg / 2](base + (r / kPackRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r,
+                                         ldy);
+            r += rg * kPackRows;
         }
         return;
     }
     auto* xg = static_cast<uint8_t*>(scratch_panel().get(static_cast<size_t>(nsb) * XFmt<T>::kBytes));
-    int64_t TB = static_cast<int64_t>(kTokenChunk / x_row_bytes) / kTile * kTile;
+    int64_t TB = static_cast<int64_t>(kTokenChunkBytes / x_row_bytes) / kTile * kTile;
     if (TB < kTile) TB = kTile;
     for (int64_t t0 = 0; t0 < B; t0 += TB) {
         const int64_t nt = B - t0 < TB ? B - t0 : TB;
-        for (int64_t r = r0; r < r1; r += kRows) {
-            const uint8_t* grp = base + (r / kRows) * gbytes;
+        for (int64_t r = r0; r < r1; r += kPackRows) {
+            const uint8_t* grp = base + (r / kPackRows) * gbytes;
             for (int64_t i = 0; i < nsb; ++i) extract<T>(grp + i * KFmt<T>::kBytes, xg + i * XFmt<T>::kBytes);
             for (int64_t j = 0; j < nt; j += kTile) {
                 const int rn = static_cast<int>(nt - j < kTile ? nt - j : kTile);
@@ -472,11 +467,11 @@ size_t packed_k_size(DType t, int64_t rows, int64_t n) {
     const size_t per = t == DType::Q4_K   ? KFmt<DType::Q4_K>::kBytes
                        : t == DType::Q5_K ? KFmt<DType::Q5_K>::kBytes
                                           : KFmt<DType::Q6_K>::kBytes;
-    return static_cast<size_t>(rows / kRows) * static_cast<size_t>(n / QK_K) * per;
+    return static_cast<size_t>(rows / kPackRows) * static_cast<size_t>(n / QK_K) * per;
 }
 
 void fill_packed_k(KernelTable& t) {
-    static_assert(kRows == 16,
+    static_assert(kPackRows == 16,
                   "the group size must match the packed legacy quants' (KernelTable::pack_rows)");
     t.repack[static_cast<uint32_t>(DType::Q4_K)] = &repack_k<DType::Q4_K>;
     t.matmul_packed[static_cast<uint32_t>(DType::Q4_K)] = &matmul_packed_k<DType::Q4_K>;
