@@ -129,26 +129,6 @@ std::vector<uint8_t> activations(const KernelTable& K, DType w, int64_t n, int64
     return xq;
 }
 
-void bm_matmul(benchmark::State& state, Isa isa, DType t, int64_t rows, int64_t n, int64_t B) {
-    const KernelTable& K = *kernels_for(isa);
-    const MatmulFn mm = K.matmul[static_cast<uint32_t>(t)];
-    const Pool& pool = weight_pool(t, rows, n);
-    const auto xq = activations(K, t, n, B);
-    const size_t wrb = dtype_row_bytes(t, n), xrb = dtype_row_bytes(dtype_traits(t).vec_dot_type, n);
-    std::vector<float> y(static_cast<size_t>(rows * B));
-    size_t which = 0;
-    for (auto _ : state) {
-        mm(pool.data.get() + which * pool.matrix_bytes, wrb, n, 0, rows, xq.data(), xrb, B, y.data(), rows);
-        benchmark::DoNotOptimize(y.data());
-        benchmark::ClobberMemory();
-        if (++which == pool.count) which = 0;
-    }
-    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(pool.matrix_bytes));
-    state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * n * B),
-                                                  benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::OneK::kIs1000);
-}
-
 // The same pool in the ISA's packed layout (KernelTable::repack: what the model loader makes of these types), so
 // that packed/... and matmul/... of one (dtype, shape, B) compare the two layouts over the same weights.
 const Pool& packed_pool(const KernelTable& K, DType t, int64_t rows, int64_t n) {
@@ -166,22 +146,28 @@ const Pool& packed_pool(const KernelTable& K, DType t, int64_t rows, int64_t n) 
     return pool;
 }
 
-void bm_matmul_packed(benchmark::State& state, Isa isa, DType t, int64_t rows, int64_t n, int64_t B) {
+// One matmul over the pool's matrices in turn (so the weights come from memory, as in decode), in the file's
+// layout or, packed, in the ISA's packed one. Bytes processed: the file's bytes of the matrix either way, so the
+// two layouts' GB/s compare as the same work.
+void bm_matmul(benchmark::State& state, Isa isa, DType t, int64_t rows, int64_t n, int64_t B, bool packed) {
     const KernelTable& K = *kernels_for(isa);
-    const MatmulPackedFn mm = K.matmul_packed[static_cast<uint32_t>(t)];
-    const Pool& pool = packed_pool(K, t, rows, n);
+    const Pool& pool = packed ? packed_pool(K, t, rows, n) : weight_pool(t, rows, n);
     const auto xq = activations(K, t, n, B);
-    const size_t xrb = dtype_row_bytes(dtype_traits(t).vec_dot_type, n);
+    const size_t wrb = dtype_row_bytes(t, n), xrb = dtype_row_bytes(dtype_traits(t).vec_dot_type, n);
     std::vector<float> y(static_cast<size_t>(rows * B));
     size_t which = 0;
     for (auto _ : state) {
-        mm(pool.data.get() + which * pool.matrix_bytes, n, 0, rows, xq.data(), xrb, B, y.data(), rows);
+        const uint8_t* w = pool.data.get() + which * pool.matrix_bytes;
+        if (packed)
+            K.matmul_packed[static_cast<uint32_t>(t)](w, n, 0, rows, xq.data(), xrb, B, y.data(), rows);
+        else
+            K.matmul[static_cast<uint32_t>(t)](w, wrb, n, 0, rows, xq.data(), xrb, B, y.data(), rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
         if (++which == pool.count) which = 0;
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
-                            static_cast<int64_t>(dtype_row_bytes(t, n) * static_cast<size_t>(rows)));
+                            static_cast<int64_t>(wrb * static_cast<size_t>(rows)));
     state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * n * B),
                                                   benchmark::Counter::kIsIterationInvariantRate,
                                                   benchmark::Counter::OneK::kIs1000);
@@ -232,12 +218,12 @@ void register_all() {
                     const std::string name = std::string("matmul/") + isa_name(isa) + "/" + dtype_name(t) + "/" +
                                              std::to_string(s.rows) + "x" + std::to_string(s.n) + "/B:" +
                                              std::to_string(B);
-                    benchmark::RegisterBenchmark(name.c_str(), bm_matmul, isa, t, s.rows, s.n, B)
+                    benchmark::RegisterBenchmark(name.c_str(), bm_matmul, isa, t, s.rows, s.n, B, false)
                         ->Unit(benchmark::kMillisecond);
                     const KernelTable& K = *kernels_for(isa);
                     if (K.repack[static_cast<uint32_t>(t)] && s.rows % K.pack_rows == 0) {
                         const std::string pname = "packed" + name.substr(name.find('/'));
-                        benchmark::RegisterBenchmark(pname.c_str(), bm_matmul_packed, isa, t, s.rows, s.n, B)
+                        benchmark::RegisterBenchmark(pname.c_str(), bm_matmul, isa, t, s.rows, s.n, B, true)
                             ->Unit(benchmark::kMillisecond);
                     }
                 }
