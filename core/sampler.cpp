@@ -62,12 +62,13 @@ std::vector<TokenProb> Sampler::distribution(std::span<const float> logits) {
         for (const auto& c : cand_) top = std::max(top, c.first);
         for (const auto& c : cand_) sum += std::exp(static_cast<double>(c.first - top));
         size_t m = std::min(n, kSortAll), sorted = 0;
+        double cum = 0;  // summed in order as the top-p cut below sums it, so the two agree on where the mass is
         for (;;) {
+            // The first `sorted` candidates (and their probabilities, and cum over them) stay as they are.
             if (m < n) std::nth_element(cand_.begin() + sorted, cand_.begin() + m, cand_.end(), by_logit);
             std::sort(cand_.begin() + sorted, cand_.begin() + m, by_logit);
             prob.resize(m);
-            double cum = 0;  // summed as the top-p cut below sums it, so the two agree on where the mass is reached
-            for (size_t i = 0; i < m; ++i) {
+            for (size_t i = sorted; i < m; ++i) {
                 prob[i] = std::exp(static_cast<double>(cand_[i].first - top));
                 cum += prob[i] / sum;
             }
@@ -81,7 +82,8 @@ std::vector<TokenProb> Sampler::distribution(std::span<const float> logits) {
     } else {
         std::sort(cand_.begin(), cand_.end(), by_logit);
     }
-    // Probabilities of the survivors (sorted, highest first) before temperature, as llama.cpp's chain does.
+    // Probabilities of the survivors (sorted, highest first) before temperature, as llama.cpp's chain does
+    // (the large-vocabulary path above has them already).
     if (prob.empty()) {
         prob.resize(n);
         for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(static_cast<double>(cand_[i].first - cand_[0].first));
