@@ -142,13 +142,41 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
 
 Forward::~Forward() = default;
 
-void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
+namespace {
+// An elementwise kernel over n floats in pieces of whole 64-float blocks on the threads: every element takes
+// the same (vector or tail) path as in one call over all n, so the bits do not depend on the split. Up to
+// kSerial floats (a decode step's vectors) in one call.
+template <class F>
+void elementwise(int64_t n, F&& f) {
+    constexpr int64_t kBlock = 64, kSerial = 16384;
+    if (n <= kSerial) return f(int64_t{0}, n);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, (n + kBlock - 1) / kBlock, kSerial / kBlock),
+                      [&](const tbb::blocked_range<int64_t>& r) {
+                          const int64_t i0 = r.begin() * kBlock, i1 = std::min(n, r.end() * kBlock);
+                          f(i0, i1 - i0);
+                      });
+}
+}  // namespace
+
+void Forward::add(float* x, const float* y, int64_t n) {
+    elementwise(n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
+}
+
+void Forward::gated(float* hb, const float* hb2, int64_t n) {
+    const auto fn = model_->config().ffn_gelu ? K_.geglu : K_.swiglu;
+    elementwise(n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
+}
+
+void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool same_x) {
     const DType vdt = dtype_traits(w.dtype).vec_dot_type;
     const int64_t n = w.cols(), rows = w.rows();
     const size_t xrb = dtype_row_bytes(vdt, n);
     uint8_t* xq = s_.xq.data();
-    const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
-    tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+    if (!(same_x && xq_of_.x == x && xq_of_.t == vdt && xq_of_.n == n && xq_of_.B == B)) {
+        const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
+        tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+        xq_of_ = {x, vdt, n, B};
+    }
     if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
         const MatmulPackedFn mp = K_.matmul_packed[static_cast<int>(w.dtype)];
         const int64_t P = K_.pack_rows, groups = rows / P;
@@ -172,7 +200,13 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y) {
 void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n) {
     const float eps = model_->config().rms_eps;
     const float* wt = reinterpret_cast<const float*>(w.data);
-    for (int b = 0; b < B; ++b) K_.rmsnorm(out + static_cast<size_t>(b) * n, x + static_cast<size_t>(b) * n, wt, n, eps);
+    // Rows on the threads (a row's bits do not depend on the split), in pieces of about 16K floats.
+    tbb::parallel_for(tbb::blocked_range<int>(0, B, std::max(1, 16384 / std::max(n, 1))),
+                      [&](const tbb::blocked_range<int>& r) {
+                          for (int b = r.begin(); b < r.end(); ++b)
+                              K_.rmsnorm(out + static_cast<size_t>(b) * n, x + static_cast<size_t>(b) * n, wt,
+                                         n, eps);
+                      });
 }
 
 void Forward::attention(const Step& step, int B, int pos) {
@@ -283,41 +317,48 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
         // ---- attention sublayer -------------------------------------------------------------------
         rmsnorm_rows(s_.xb.data(), x, *L.attn_norm, B, dim);
         matmul(*L.wq, s_.xb.data(), B, s_.q.data());
-        matmul(*L.wk, s_.xb.data(), B, s_.k.data());
-        matmul(*L.wv, s_.xb.data(), B, s_.v.data());
-        for (int b = 0; b < B; ++b) {
-            float* q = &s_.q[static_cast<size_t>(b) * q_dim];
-            float* k = &s_.k[static_cast<size_t>(b) * kv_dim];
-            float* v = &s_.v[static_cast<size_t>(b) * kv_dim];
-            if (L.bq) K_.add(q, reinterpret_cast<const float*>(L.bq->data), q_dim);
-            if (L.bk) K_.add(k, reinterpret_cast<const float*>(L.bk->data), kv_dim);
-            if (L.bv) K_.add(v, reinterpret_cast<const float*>(L.bv->data), kv_dim);
-            if (L.q_norm) {
-                const float* w = reinterpret_cast<const float*>(L.q_norm->data);
-                for (int h = 0; h < c.n_heads; ++h) K_.rmsnorm(q + h * c.head_dim, q + h * c.head_dim, w, c.head_dim, c.rms_eps);
+        matmul(*L.wk, s_.xb.data(), B, s_.k.data(), true);
+        matmul(*L.wv, s_.xb.data(), B, s_.v.data(), true);
+        // Per token (on the threads: every token's work is its own): biases, q/k norms, RoPE, into the cache.
+        tbb::parallel_for(tbb::blocked_range<int>(0, B, 4), [&](const tbb::blocked_range<int>& tr) {
+            for (int b = tr.begin(); b < tr.end(); ++b) {
+                float* q = &s_.q[static_cast<size_t>(b) * q_dim];
+                float* k = &s_.k[static_cast<size_t>(b) * kv_dim];
+                float* v = &s_.v[static_cast<size_t>(b) * kv_dim];
+                if (L.bq) K_.add(q, reinterpret_cast<const float*>(L.bq->data), q_dim);
+                if (L.bk) K_.add(k, reinterpret_cast<const float*>(L.bk->data), kv_dim);
+                if (L.bv) K_.add(v, reinterpret_cast<const float*>(L.bv->data), kv_dim);
+                if (L.q_norm) {
+                    const float* w = reinterpret_cast<const float*>(L.q_norm->data);
+                    for (int h = 0; h < c.n_heads; ++h)
+                        K_.rmsnorm(q + h * c.head_dim, q + h * c.head_dim, w, c.head_dim, c.rms_eps);
+                }
+                if (L.k_norm) {
+                    const float* w = reinterpret_cast<const float*>(L.k_norm->data);
+                    for (int h = 0; h < c.n_kv_heads; ++h)
+                        K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
+                }
+                K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                        factors, c.rope_neox);
+                K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                        factors, c.rope_neox);
+                std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
+                std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
             }
-            if (L.k_norm) {
-                const float* w = reinterpret_cast<const float*>(L.k_norm->data);
-                for (int h = 0; h < c.n_kv_heads; ++h) K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
-            }
-            K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale, factors, c.rope_neox);
-            K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale, factors, c.rope_neox);
-            std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
-            std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
-        }
+        });
         attention(step, B, pos);
         matmul(*L.wo, s_.xb2.data(), B, s_.xb.data());
         if (L.post_attn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_attn_norm, B, dim);
-        K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
 
         // ---- feed-forward sublayer (gated: SwiGLU, or GeGLU for Gemma) ----------------------------
         rmsnorm_rows(s_.xb.data(), x, *L.ffn_norm, B, dim);
         matmul(*L.w_gate, s_.xb.data(), B, s_.hb.data());
-        matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data());
-        (c.ffn_gelu ? K_.geglu : K_.swiglu)(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
+        matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data(), true);
+        gated(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
         matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
         if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
-        K_.add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
         if (observer_) observer_(step.kv_slot + 1, x, B, pos);  // kv_slot == the step's index
     }
 

@@ -89,9 +89,14 @@ public:
 private:
     enum class Logits { None, Last, All };
     void eval_batch(const int32_t* tokens, int n, int pos, Logits which, float* logits_out);
-    // y (B, rows) = x (B, cols) . W^T, activations quantized once into W's vec_dot_type.
-    void matmul(const WeightView& w, const float* x, int B, float* y);
+    // y (B, rows) = x (B, cols) . W^T, activations quantized once into W's vec_dot_type. same_x: x has not
+    // changed since the previous call (q, k and v; gate and up), so its quantized copy is reused where that
+    // call made one of the same type and shape.
+    void matmul(const WeightView& w, const float* x, int B, float* y, bool same_x = false);
     void rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n);
+    // x += y over n floats, and the gated activation hb = act(hb) * hb2, split across the threads.
+    void add(float* x, const float* y, int64_t n);
+    void gated(float* hb, const float* hb2, int64_t n);
     void attention(const Step& step, int B, int pos);
 
     std::shared_ptr<const Model> model_;
@@ -104,6 +109,12 @@ private:
     RunState s_;
     StateObserver observer_;
     std::vector<float> rope_factors_;  // (rope_dim/2) Llama 3 frequency factors, or empty
+    struct Quantized {                 // what s_.xq holds: x's B rows of n in vec_dot type t
+        const float* x = nullptr;
+        DType t{};
+        int64_t n = 0;
+        int B = 0;
+    } xq_of_;
     // --device cuda: steps [0, gpu_steps_) run on the GPU; when that is every step, the output does too and
     // the logits are read from the engine's pinned buffer (gpu_logits_).
     std::unique_ptr<cuda::Engine> gpu_;
