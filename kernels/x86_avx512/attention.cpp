@@ -42,6 +42,29 @@ STRATA_INLINE __m512 exp512(__m512 x) {
 
 constexpr int kChunk = 32;  // positions per online-softmax step
 
+// The lane sums of 16 vectors a[m][k] at once: lane 4k + m of the result is the sum of a[m][k]'s lanes, added in
+// the pairs _mm512_reduce_add_ps adds them (lane i + lane i+8, then i + i+4, then i + i+2, then i + i+1), so each
+// sum has the bits it has alone (15 shuffle-and-add steps for 16 sums instead of 16 reductions).
+STRATA_INLINE __m512 reduce_add_16(const __m512 (&a)[4][4]) {
+    auto halves = [](__m512 x, __m512 y) {  // lanes 0-7: x's i + i+8; lanes 8-15: y's
+        return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+    };
+    auto quarters = [](__m512 x, __m512 y) {  // quarter k: vector k's i + i+4 (x holds vectors 0, 1; y 2, 3)
+        return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+    };
+    __m512 v[4];
+    STRATA_UNROLL for (int m = 0; m < 4; ++m) v[m] = quarters(halves(a[m][0], a[m][1]), halves(a[m][2], a[m][3]));
+    // Within each quarter: i + i+2 (two vectors' pairs side by side), then i + i+1 (four vectors' sums).
+    const __m512 w0 = _mm512_add_ps(_mm512_shuffle_ps(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_ps(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 w1 = _mm512_add_ps(_mm512_shuffle_ps(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_ps(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 // Scores of NQ queries against NK consecutive keys: p[i][t + j] = (q_i . k_{t+j}) * scale.
 template <int NQ, int NK>
 STRATA_INLINE void scores(const float* q, size_t q_stride, const float* k, size_t k_stride, int hd, float scale,
@@ -56,8 +79,17 @@ STRATA_INLINE void scores(const float* q, size_t q_stride, const float* k, size_
             STRATA_UNROLL for (int j = 0; j < NK; ++j) acc[i][j] = _mm512_fmadd_ps(qv, kv[j], acc[i][j]);
         }
     }
-    STRATA_UNROLL for (int i = 0; i < NQ; ++i) STRATA_UNROLL for (int j = 0; j < NK; ++j)
-        p[i][t + j] = _mm512_reduce_add_ps(acc[i][j]) * scale;
+    if constexpr (NK == 4 && NQ >= 2) {  // 4 keys of 2-4 queries: all the sums in one pass
+        __m512 a[4][4];                    // a[key][query], the missing queries zero
+        STRATA_UNROLL for (int j = 0; j < 4; ++j) STRATA_UNROLL for (int i = 0; i < 4; ++i)
+            a[j][i] = i < NQ ? acc[i < NQ ? i : 0][j] : _mm512_setzero_ps();
+        alignas(64) float s[16];  // s[4i + j]: query i, key j
+        _mm512_store_ps(s, _mm512_mul_ps(reduce_add_16(a), _mm512_set1_ps(scale)));
+        STRATA_UNROLL for (int i = 0; i < NQ; ++i) STRATA_UNROLL for (int j = 0; j < 4; ++j) p[i][t + j] = s[4 * i + j];
+    } else {
+        STRATA_UNROLL for (int i = 0; i < NQ; ++i) STRATA_UNROLL for (int j = 0; j < NK; ++j)
+            p[i][t + j] = _mm512_reduce_add_ps(acc[i][j]) * scale;
+    }
 }
 
 // out_i[d .. d + 16 DB) = out_i * corr_i + sum_t p_i[t] v_t over the chunk's nt positions.
