@@ -181,8 +181,7 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
     if (r1 <= r0 || B <= 0) return;
     constexpr int RN = 8;
     const LegacyLayout L(n, false);
-    int64_t TB = static_cast<int64_t>(kTokenChunkBytes / L.tok_bytes);
-    TB = TB < RN ? RN : TB / RN * RN;
+    int64_t TB = packed_token_chunk(L.tok_bytes, RN);
     if (TB > B) TB = B;
     auto* tok = static_cast<uint8_t*>(scratch_tokens().get(static_cast<size_t>(TB) * L.tok_bytes));
     uint8_t* xg = P::kQ8 || B <= RN ? nullptr : static_cast<uint8_t*>(scratch_panel().get(L.nb * kXBlock));

@@ -445,8 +445,7 @@ void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, cons
         return;
     }
     auto* xg = static_cast<uint8_t*>(scratch_panel().get(static_cast<size_t>(nsb) * XFmt<T>::kBytes));
-    int64_t TB = static_cast<int64_t>(kTokenChunkBytes / x_row_bytes) / kTile * kTile;
-    if (TB < kTile) TB = kTile;
+    const int64_t TB = packed_token_chunk(x_row_bytes, kTile);
     for (int64_t t0 = 0; t0 < B; t0 += TB) {
         const int64_t nt = B - t0 < TB ? B - t0 : TB;
         for (int64_t r = r0; r < r1; r += kPackRows) {
