@@ -86,7 +86,7 @@ void write_synthetic_model(const std::string& path, const SynthShape& s, DType t
     tokens.push_back("</s>");
     types = {2, 3, 3};
     for (int b = 0; b < 256 && static_cast<int>(tokens.size()) < s.vocab; ++b) {
-        char buf[8];
+        char buf[16];  // "<0xFF>": 7 bytes; room for what -Wformat-truncation assumes an int may print
         std::snprintf(buf, sizeof buf, "<0x%02X>", b);
         tokens.push_back(buf);
         types.push_back(6);

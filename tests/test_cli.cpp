@@ -111,12 +111,16 @@ TEST(Cli, BenchComparesSpecsAndSelfSpeculation) {
     for (const auto& row : rows) {
         tests.insert(row["spec"].get<std::string>() + "|" + row["test"].get<std::string>());
         EXPECT_GT(row["tokens_per_second"].get<double>(), 0);
-        if (row["test"].get<std::string>().find("draft") != std::string::npos)
+        if (row["test"].get<std::string>().find("draft") != std::string::npos) {
             EXPECT_TRUE(row["draft_acceptance"].is_number());
+        }
     }
     for (const char* want : {"base|pp16", "base|tg16", "base|tg16 greedy", "base|tg16 greedy, draft 0,2,4",
                              "0:3,1:5|pp16", "0:3,1:5|tg16"})
         EXPECT_TRUE(tests.count(want)) << want;
-    for (const auto& row : rows)
-        if (row["spec"] == "0:3,1:5") EXPECT_EQ(row["steps"], 7);
+    for (const auto& row : rows) {
+        if (row["spec"] == "0:3,1:5") {
+            EXPECT_EQ(row["steps"], 7);
+        }
+    }
 }

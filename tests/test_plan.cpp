@@ -67,7 +67,9 @@ TEST(LayerSpec, InvalidSpecsNameTheItemAndLayerCount) {
     for (const Case& c : cases) {
         const std::string e = error_of(c.spec, N);
         EXPECT_NE(e.find(c.why), std::string::npos) << "spec '" << c.spec << "' gave: '" << e << "'";
-        if (std::string(c.spec).size() > 0) EXPECT_NE(e.find("32 layers"), std::string::npos) << e;
+        if (std::string(c.spec).size() > 0) {
+            EXPECT_NE(e.find("32 layers"), std::string::npos) << e;
+        }
     }
 }
 
