@@ -143,18 +143,25 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
 Forward::~Forward() = default;
 
 namespace {
-// An elementwise kernel over n floats in pieces of whole 64-float blocks on the threads: every element takes
-// the same (vector or tail) path as in one call over all n, so the bits do not depend on the split. Up to
-// kSerial floats (a decode step's vectors) in one call.
+// `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over item
+// indices. Up to one piece (a decode step's vectors) runs in one call, here.
+template <class F>
+void in_pieces(int64_t count, int64_t floats, F&& f) {
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(floats, 1));
+    if (count <= grain) return f(int64_t{0}, count);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, count, grain),
+                      [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+}
+
+// An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector or
+// tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
 template <class F>
 void elementwise(int64_t n, F&& f) {
-    constexpr int64_t kBlock = 64, kSerial = 16384;
-    if (n <= kSerial) return f(int64_t{0}, n);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, (n + kBlock - 1) / kBlock, kSerial / kBlock),
-                      [&](const tbb::blocked_range<int64_t>& r) {
-                          const int64_t i0 = r.begin() * kBlock, i1 = std::min(n, r.end() * kBlock);
-                          f(i0, i1 - i0);
-                      });
+    constexpr int64_t kBlock = 64;
+    in_pieces((n + kBlock - 1) / kBlock, kBlock, [&](int64_t b0, int64_t b1) {
+        const int64_t i0 = b0 * kBlock, i1 = std::min(n, b1 * kBlock);
+        f(i0, i1 - i0);
+    });
 }
 }  // namespace
 
@@ -200,13 +207,10 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool 
 void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n) {
     const float eps = model_->config().rms_eps;
     const float* wt = reinterpret_cast<const float*>(w.data);
-    // Rows on the threads (a row's bits do not depend on the split), in pieces of about 16K floats.
-    tbb::parallel_for(tbb::blocked_range<int>(0, B, std::max(1, 16384 / std::max(n, 1))),
-                      [&](const tbb::blocked_range<int>& r) {
-                          for (int b = r.begin(); b < r.end(); ++b)
-                              K_.rmsnorm(out + static_cast<size_t>(b) * n, x + static_cast<size_t>(b) * n, wt,
-                                         n, eps);
-                      });
+    // Rows on the threads: a row's bits do not depend on the split.
+    in_pieces(B, n, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) K_.rmsnorm(out + b * n, x + b * n, wt, n, eps);
+    });
 }
 
 void Forward::attention(const Step& step, int B, int pos) {

@@ -470,8 +470,6 @@ size_t packed_k_size(DType t, int64_t rows, int64_t n) {
 }
 
 void fill_packed_k(KernelTable& t) {
-    static_assert(kPackRows == 16,
-                  "the group size must match the packed legacy quants' (KernelTable::pack_rows)");
     t.repack[static_cast<uint32_t>(DType::Q4_K)] = &repack_k<DType::Q4_K>;
     t.matmul_packed[static_cast<uint32_t>(DType::Q4_K)] = &matmul_packed_k<DType::Q4_K>;
     t.repack[static_cast<uint32_t>(DType::Q5_K)] = &repack_k<DType::Q5_K>;
