@@ -143,8 +143,8 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
 Forward::~Forward() = default;
 
 namespace {
-// `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over item
-// indices. Up to one piece (a decode step's vectors) runs in one call, here.
+// `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over
+// item indices. Up to one piece (a decode step's vectors) runs in one call, here.
 template <class F>
 void in_pieces(int64_t count, int64_t floats, F&& f) {
     const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(floats, 1));
@@ -153,8 +153,8 @@ void in_pieces(int64_t count, int64_t floats, F&& f) {
                       [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
 }
 
-// An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector or
-// tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
+// An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector
+// or tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
 template <class F>
 void elementwise(int64_t n, F&& f) {
     constexpr int64_t kBlock = 64;
