@@ -27,7 +27,7 @@ DRAFTS = ["0:26,28:", "0:24,26:", "0:20,24:", "0:12,16:", "0:10,10:20:2,20:", "0
 
 
 def speedup(a: float, r: float, k: int) -> float:
-    """Expected greedy speed-up, acceptance a, draft cost ratio r, k drafted tokens (core/draft_select.h)."""
+    """Expected greedy speed-up, acceptance a, draft cost ratio r, k drafted tokens (core/analysis/draft_select.h)."""
     per_round = k + 1 if a >= 1 else (1 - a ** (k + 1)) / (1 - a)
     return per_round / (k * r + 1)
 
@@ -66,7 +66,7 @@ def main() -> None:
         "repetitions of `strata bench` greedy "
         f"generation from \"The history of the\", --draft-max {a.draft_max} (adaptive). Cost ratio = the draft's "
         "virtual parameters / the full model's (decode reads each once per token); break-even = the acceptance "
-        "the draft would need for 1.0x at that cost (formula in core/draft_select.h, verify counted as one decode "
+        "the draft would need for 1.0x at that cost (formula in core/analysis/draft_select.h, verify counted as one decode "
         "step).",
         "",
         "| draft spec | steps | cost ratio | acceptance | tok/s | vs plain | break-even acceptance (k=1 / 2 / 3) |",

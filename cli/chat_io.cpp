@@ -11,7 +11,7 @@
 #include <cwchar>
 #include <filesystem>
 
-#include "core/session.h"
+#include "core/run/session.h"
 
 namespace strata::cli {
 

@@ -9,11 +9,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/generate.h"
-#include "core/speculative.h"
-#include "core/synth.h"
-#include "core/tokenizer.h"
-#include "cuda/backend.h"
+#include "core/analysis/synth.h"
+#include "core/engine/sysinfo.h"
+#include "core/run/generate.h"
+#include "core/run/speculative.h"
+#include "core/text/tokenizer.h"
 
 namespace strata::cli {
 
@@ -92,13 +92,13 @@ std::function<int()> register_bench(CLI::App& app) {
         if (mo.n_ctx < need) throw std::invalid_argument("context " + std::to_string(mo.n_ctx) + " is smaller than the test");
         const ForwardOptions fo = forward_options(mo);
         const bool gpu = fo.device == "cuda";
-        std::string backend = kernels().isa;
+        std::string backend = cpu_kernel_isa();
         double copy_bw = 0;  // bytes/s, measured in this run
         if (gpu) {
             std::string why;
-            if (!cuda::available(&why)) throw std::runtime_error("--device cuda: " + why);
-            const cuda::DeviceInfo d = cuda::device_info();
-            copy_bw = cuda::measure_copy_bandwidth();
+            if (!gpu_available(&why)) throw std::runtime_error("--device cuda: " + why);
+            const GpuInfo d = gpu_info();
+            copy_bw = gpu_copy_bandwidth();
             backend = "cuda";
             std::fprintf(stderr, "GPU: %s (sm_%d%d, %d SMs, %.1f GiB); copy bandwidth %.1f GB/s (read + write, median of 10)\n",
                          d.name.c_str(), d.cc_major, d.cc_minor, d.sm_count, d.mem_total / 1073741824.0, copy_bw / 1e9);

@@ -14,8 +14,8 @@
 #include "cli/chat_io.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/session.h"
-#include "core/tokenizer.h"
+#include "core/run/session.h"
+#include "core/text/tokenizer.h"
 
 namespace strata::cli {
 

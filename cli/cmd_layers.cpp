@@ -7,7 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/profile.h"
-#include "core/layer_stats.h"
+#include "core/analysis/layer_stats.h"
 
 namespace strata::cli {
 

@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/profile.h"
-#include "core/perplexity.h"
+#include "core/analysis/perplexity.h"
 
 namespace strata::cli {
 

@@ -12,8 +12,8 @@
 
 #include "cli/commands.h"
 #include "cli/profile.h"
-#include "core/speculative.h"
-#include "core/sysinfo.h"
+#include "core/engine/sysinfo.h"
+#include "core/run/speculative.h"
 
 namespace strata::cli {
 
@@ -345,7 +345,7 @@ void write_profile_files(const std::string& dir, const Model& model, const std::
         j["model"] = name;
         j["model_path"] = model.file().path;
         j["n_ctx"] = o.ppl.n_ctx;
-        j["isa"] = kernels().isa;
+        j["isa"] = cpu_kernel_isa();
         j["rows"] = nlohmann::json::array();
         if (o.draft_max > 0) j["draft_max"] = o.draft_max, j["draft_tokens"] = o.draft_tokens;
         for (const ProfileRow& r : rows) {

@@ -5,10 +5,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/generate.h"
-#include "core/speculative.h"
-#include "core/sysinfo.h"
-#include "core/tokenizer.h"
+#include "core/engine/sysinfo.h"
+#include "core/run/generate.h"
+#include "core/run/speculative.h"
+#include "core/text/tokenizer.h"
 
 namespace strata::cli {
 
@@ -104,7 +104,7 @@ std::function<int()> register_run(CLI::App& app) {
         std::fprintf(stderr,
                      "prompt: %d tokens, %.2f tok/s | generation: %d tokens, %.2f tok/s | %d threads, %s kernels\n",
                      st.prompt_tokens, st.prompt_tps(), st.generated_tokens, st.generate_tps(), main_fwd.n_threads(),
-                     kernels().isa);
+                     cpu_kernel_isa().c_str());
         std::fprintf(stderr, "memory: peak RSS %.1f MiB, KV cache %.1f MiB allocated, %d steps over %d file layers\n",
                      peak_rss_bytes() / 1048576.0, (main_fwd.kv_cache().bytes() + (spec ? spec->draft().kv_cache().bytes() : 0)) / 1048576.0,
                      main_fwd.plan().n_steps(),

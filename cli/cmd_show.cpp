@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/tokenizer.h"
+#include "core/text/tokenizer.h"
 
 namespace strata::cli {
 

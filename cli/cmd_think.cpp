@@ -8,7 +8,7 @@
 #include "cli/chat_io.h"
 #include "cli/commands.h"
 #include "cli/multi.h"
-#include "core/programs.h"
+#include "core/run/programs.h"
 
 namespace strata::cli {
 

@@ -2,9 +2,9 @@
 
 #include <cstdio>
 
-#include "core/draft_select.h"
-#include "core/mergekit.h"
-#include "core/tokenizer.h"
+#include "core/analysis/draft_select.h"
+#include "core/analysis/mergekit.h"
+#include "core/text/tokenizer.h"
 
 namespace strata::cli {
 

@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/plan.h"
-#include "core/sampler.h"
+#include "core/engine/forward.h"
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
+#include "core/engine/sampler.h"
 
 namespace strata::cli {
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "cli/chat_io.h"
-#include "core/plan.h"
+#include "core/engine/plan.h"
 
 namespace strata::cli {
 

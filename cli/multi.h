@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "cli/chat_io.h"
-#include "core/registry.h"
-#include "core/session.h"
+#include "core/api/registry.h"
+#include "core/run/session.h"
 
 namespace strata::cli {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/common.h"
-#include "core/perplexity.h"
+#include "core/analysis/perplexity.h"
 
 namespace strata::cli {
 

@@ -3,7 +3,7 @@
 // an Engine throws that reason.
 //
 // The backend knows dtypes, tensors and a list of file layers per step, never a Model or a Plan: core/
-// translates (core/forward.cpp). Weights go to the GPU once per *file* tensor, shared by every step and every
+// translates (core/engine/forward.cpp). Weights go to the GPU once per *file* tensor, shared by every step and every
 // Engine in the process that uses them (a duplicated layer, or a draft plan over the same mapping, costs no
 // extra GPU weight memory); each step owns its own KV slot.
 #pragma once

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/strata.h"
+#include "core/api/strata.h"
 
 static int failures = 0;
 #define CHECK(cond)                                                                              \

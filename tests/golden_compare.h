@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "core/forward.h"
-#include "core/generate.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/run/generate.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 namespace strata::test::golden {

@@ -10,8 +10,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "core/plan.h"
-#include "core/session.h"
+#include "core/engine/plan.h"
+#include "core/run/session.h"
 #include "test_util.h"
 
 using namespace strata;

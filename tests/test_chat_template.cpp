@@ -3,8 +3,8 @@
 // family.
 #include <nlohmann/json.hpp>
 
-#include "core/chat_template.h"
-#include "core/model.h"
+#include "core/engine/model.h"
+#include "core/text/chat_template.h"
 #include "test_util.h"
 
 using namespace strata;
@@ -143,21 +143,21 @@ TEST(ChatTemplate, PythonStrip) {
 TEST(ChatTemplate, SmolLM2TemplateFromTheModel) {
     STRATA_REQUIRE_FILE(smollm2_path());
     auto model = Model::load(smollm2_path());
-    const ChatTemplate ct = ChatTemplate::for_model(*model);
+    const ChatTemplate ct = ChatTemplate::for_model(model->file().meta, model->tokenizer());
     EXPECT_EQ(ct.name(), "chatml");
     EXPECT_TRUE(ct.options().default_system.has_value());
-    EXPECT_EQ(ChatTemplate::for_model(*model, "llama3").name(), "llama3");
-    EXPECT_THROW(ChatTemplate::for_model(*model, "nope"), std::invalid_argument);
+    EXPECT_EQ(ChatTemplate::for_model(model->file().meta, model->tokenizer(), "llama3").name(), "llama3");
+    EXPECT_THROW(ChatTemplate::for_model(model->file().meta, model->tokenizer(), "nope"), std::invalid_argument);
 }
 
 TEST(ChatTemplate, ModelWithoutTemplateNeedsAName) {
     STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
     auto model = Model::load(shared_model("stories260K.gguf"));
     try {
-        ChatTemplate::for_model(*model);
+        ChatTemplate::for_model(model->file().meta, model->tokenizer());
         FAIL() << "no error";
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("--chat-template"), std::string::npos) << e.what();
     }
-    EXPECT_EQ(ChatTemplate::for_model(*model, "llama2").name(), "llama2");
+    EXPECT_EQ(ChatTemplate::for_model(model->file().meta, model->tokenizer(), "llama2").name(), "llama2");
 }

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/plan.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
+#include "core/text/tokenizer.h"
 #include "cuda/backend.h"
 #include "cuda/packed.h"
 #include "kernels/generic/generic.h"

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string>
 
-#include "core/forward.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 using namespace strata;

@@ -5,9 +5,9 @@
 
 #include <cstring>
 
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/plan.h"
+#include "core/engine/forward.h"
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
 #include "test_util.h"

@@ -3,9 +3,9 @@
 #include <cstring>
 #include <sstream>
 
-#include "core/forward.h"
-#include "core/generate.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/run/generate.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 using namespace strata;

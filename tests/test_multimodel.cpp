@@ -3,11 +3,11 @@
 // commands (crosstalk, cobblers, think) end to end on SmolLM2 with small token limits.
 #include <nlohmann/json.hpp>
 
-#include "core/plan.h"
-#include "core/programs.h"
-#include "core/registry.h"
-#include "core/session.h"
-#include "core/sysinfo.h"
+#include "core/api/registry.h"
+#include "core/engine/plan.h"
+#include "core/engine/sysinfo.h"
+#include "core/run/programs.h"
+#include "core/run/session.h"
 #include "test_util.h"
 
 using namespace strata;

@@ -1,7 +1,7 @@
 // --layer-spec grammar: the table from the layer-shuffling issue, with expected layer lists or errors.
 #include <numeric>
 
-#include "core/plan.h"
+#include "core/engine/plan.h"
 #include "test_util.h"
 
 using namespace strata;
@@ -79,7 +79,7 @@ TEST(LayerSpec, CompactList) {
     EXPECT_EQ(compact_layer_list({3, 7, 9}), "3, 7, 9");
 }
 
-#include "core/mergekit.h"
+#include "core/analysis/mergekit.h"
 
 TEST(Mergekit, PassthroughSlicesBecomeASpec) {
     const char* yaml = R"(# a self-merge
@@ -123,7 +123,7 @@ TEST(Mergekit, RejectsWhatASpecCannotExpress) {
     EXPECT_NE(err("slices:\n  - sources:\n    - model: A\n      layer_range: [0, x]\n").find("'x'"), std::string::npos);
 }
 
-#include "core/model.h"
+#include "core/engine/model.h"
 #include "test_util.h"
 
 // Counts come from the plan: repeated layers add virtual parameters, never unique bytes.

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "core/layer_stats.h"
-#include "core/perplexity.h"
-#include "core/tokenizer.h"
+#include "core/analysis/layer_stats.h"
+#include "core/analysis/perplexity.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 using namespace strata;

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "core/sampler.h"
+#include "core/engine/sampler.h"
 
 namespace {
 

@@ -3,10 +3,10 @@
 #include <atomic>
 #include <thread>
 
-#include "core/generate.h"
-#include "core/plan.h"
-#include "core/session.h"
-#include "core/tokenizer.h"
+#include "core/engine/plan.h"
+#include "core/run/generate.h"
+#include "core/run/session.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 using namespace strata;

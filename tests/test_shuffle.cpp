@@ -3,8 +3,8 @@
 // layers share their weights.
 #include <cmath>
 
-#include "core/forward.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/text/tokenizer.h"
 #include "loaders/rewrite.h"
 #include "test_util.h"
 

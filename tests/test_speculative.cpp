@@ -2,10 +2,10 @@
 // target's distribution.
 #include <map>
 
-#include "core/draft_select.h"
-#include "core/session.h"
-#include "core/speculative.h"
-#include "core/tokenizer.h"
+#include "core/analysis/draft_select.h"
+#include "core/run/session.h"
+#include "core/run/speculative.h"
+#include "core/text/tokenizer.h"
 #include "test_util.h"
 
 using namespace strata;

@@ -11,8 +11,8 @@
 #include <memory>
 #include <sstream>
 
-#include "core/tokenizer.h"
-#include "core/unicode.h"
+#include "core/text/tokenizer.h"
+#include "core/text/unicode.h"
 #include "loaders/mapped_file.h"
 #include "loaders/model_file.h"
 

@@ -1,4 +1,4 @@
-// The C API (core/strata.h) driven by a script: sessions over a tiny llama model with stories260K's real
+// The C API (core/api/strata.h) driven by a script: sessions over a tiny llama model with stories260K's real
 // vocabulary (written once at start-up with the GGUF writer, so that a turn takes well under a millisecond),
 // configured by fuzzed
 // argv options, then up to 8 calls (send, continue, add_message, restart, set_ai_prefix, set_max_new_tokens,
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/strata.h"
+#include "core/api/strata.h"
 #include "fuzz_common.h"
 #include "tiny_model.h"
 #include <unistd.h>

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/chat_template.h"
+#include "core/text/chat_template.h"
 
 using namespace strata;
 

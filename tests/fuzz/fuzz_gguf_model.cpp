@@ -7,11 +7,11 @@
 #include <exception>
 #include <vector>
 
-#include "core/chat_template.h"
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/plan.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
+#include "core/text/chat_template.h"
+#include "core/text/tokenizer.h"
 #include "fuzz_common.h"
 #include "loaders/model_file.h"
 
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::vector<int32_t> ids = tok.encode("Hello <s> world", true, true);
         (void)tok.decode(ids);
         try {
-            (void)ChatTemplate::for_model(*model).render({}, true);
+            (void)ChatTemplate::for_model(model->file().meta, model->tokenizer()).render({}, true);
         } catch (const std::exception&) {
         }
         Plan plan = make_plan(*model);

@@ -7,10 +7,10 @@
 #include <exception>
 #include <vector>
 
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/plan.h"
-#include "core/tokenizer.h"
+#include "core/engine/forward.h"
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
+#include "core/text/tokenizer.h"
 #include "loaders/model_file.h"
 
 using namespace strata;

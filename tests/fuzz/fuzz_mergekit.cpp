@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/mergekit.h"
-#include "core/plan.h"
+#include "core/analysis/mergekit.h"
+#include "core/engine/plan.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view yaml(reinterpret_cast<const char*>(data), size);

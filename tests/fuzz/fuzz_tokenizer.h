@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "fuzz_common.h"
 #include "loaders/model_file.h"
 

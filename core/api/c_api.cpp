@@ -1,0 +1,334 @@
+// libstrata: the C API (core/api/strata.h) over ModelRegistry and Session. Every entry point catches every
+// exception and turns it into a status code plus a per-thread message: nothing C++ crosses the boundary.
+#include "core/api/strata.h"
+
+#include <cstring>
+#include <exception>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/api/registry.h"
+#include "core/engine/plan.h"
+#include "core/run/session.h"
+#include "core/text/chat_template.h"
+
+using namespace strata;
+
+struct strata_model {
+    std::shared_ptr<const Model> model;
+    std::string info;
+};
+
+struct strata_session {
+    std::unique_ptr<Session> session;
+    std::string last_reply, stats;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+// The process-wide registry behind strata_model_open: the one piece of global state the C API needs, so that
+// two opens of one file share its mapping however the caller organises its handles.
+ModelRegistry& registry() {
+    static ModelRegistry r;
+    return r;
+}
+
+int fail(int code, const std::string& msg) {
+    t_last_error = msg;
+    return code;
+}
+
+// Runs fn, mapping exceptions to status codes.
+template <class Fn>
+int guarded(int error_code, Fn&& fn) noexcept {
+    try {
+        t_last_error.clear();
+        return fn();
+    } catch (const std::invalid_argument& e) {
+        return fail(STRATA_ERR_INVALID_ARG, e.what());
+    } catch (const std::out_of_range& e) {
+        return fail(STRATA_ERR_INVALID_ARG, e.what());
+    } catch (const std::bad_alloc&) {
+        return fail(STRATA_ERR_INTERNAL, "out of memory");
+    } catch (const std::exception& e) {
+        return fail(error_code, e.what());
+    } catch (...) {
+        return fail(STRATA_ERR_INTERNAL, "unknown error");
+    }
+}
+
+struct ParsedOptions {
+    std::string layer_spec;
+    ForwardOptions forward;
+    SamplerParams sampler;
+    SessionOptions session;
+};
+
+ParsedOptions parse_options(int argc, const char* const* argv) {
+    ParsedOptions o;
+    if (argc < 0 || (argc > 0 && !argv)) throw std::invalid_argument("argv is null");
+    for (int i = 0; i < argc; ++i) {
+        if (!argv[i]) throw std::invalid_argument("argv[" + std::to_string(i) + "] is null");
+        const std::string name = argv[i];
+        if (name == "--reversed-role" || name == "--reversed_role") {
+            o.session.reversed_role = true;
+            continue;
+        }
+        if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
+        const std::string v = argv[++i];
+        const auto to_int = [&] {
+            size_t end = 0;
+            const long long x = std::stoll(v, &end);
+            if (end != v.size()) throw std::invalid_argument("option " + name + ": not an integer: " + v);
+            return x;
+        };
+        const auto to_float = [&] {
+            size_t end = 0;
+            const float x = std::stof(v, &end);
+            if (end != v.size()) throw std::invalid_argument("option " + name + ": not a number: " + v);
+            return x;
+        };
+        if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
+        else if (name == "-c" || name == "--ctx-size") o.forward.n_ctx = static_cast<int>(to_int());
+        else if (name == "-t" || name == "--threads") o.forward.n_threads = static_cast<int>(to_int());
+        else if (name == "-b" || name == "--batch-size") o.forward.max_batch = static_cast<int>(to_int());
+        else if (name == "--temp") o.sampler.temperature = to_float();
+        else if (name == "--top-k") o.sampler.top_k = static_cast<int>(to_int());
+        else if (name == "--top-p") o.sampler.top_p = to_float();
+        else if (name == "--min-p") o.sampler.min_p = to_float();
+        else if (name == "--repeat-penalty") o.sampler.repeat_penalty = to_float();
+        else if (name == "--repeat-last-n") o.sampler.repeat_last_n = static_cast<int>(to_int());
+        else if (name == "-s" || name == "--seed") o.sampler.seed = static_cast<uint64_t>(to_int());
+        else if (name == "--system") o.session.system_prompt = v;
+        else if (name == "--ai-prefix" || name == "--ai_prefix") o.session.ai_prefix = v;
+        else if (name == "--chat-template") o.session.chat_template = v;
+        else if (name == "--max-new-tokens") o.session.max_new_tokens = static_cast<int>(to_int());
+        else if (name == "--ctx-overflow") o.session.overflow = parse_overflow_policy(v);
+        else throw std::invalid_argument("unknown session option '" + name + "'");
+    }
+    if (o.forward.n_ctx < 0 || o.forward.n_threads < 0 || o.forward.max_batch <= 0)
+        throw std::invalid_argument("-c and -t must be >= 0, -b > 0");
+    return o;
+}
+
+int turn(strata_session* s, strata_piece_fn on_piece, strata_end_fn on_end, void* user,
+         const std::function<TurnResult(const PieceCallback&)>& fn) {
+    PieceCallback cb;
+    std::string piece_buf;
+    if (on_piece)
+        cb = [&](std::string_view piece) {
+            piece_buf.assign(piece);  // NUL-terminated for the caller
+            on_piece(user, piece_buf.c_str(), piece_buf.size());
+        };
+    const TurnResult r = fn(cb);
+    s->last_reply = r.text;
+    const int status = r.interrupted ? STRATA_INTERRUPTED : STRATA_OK;
+    if (on_end) on_end(user, status, s->last_reply.c_str());
+    return status;
+}
+
+// The model's last message in the history (where restart / add_message may have changed it), or nullptr.
+const std::string* last_model_message(const strata_session* s) {
+    const auto& h = s->session->history();
+    for (auto it = h.rbegin(); it != h.rend(); ++it)
+        if (it->role == s->session->model_role()) return &it->text;
+    return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* strata_version(void) { return "0.1.0"; }
+
+const char* strata_last_error(void) { return t_last_error.c_str(); }
+
+int strata_model_open(const char* path, const char* tokenizer_path, strata_model** out) {
+    return guarded(STRATA_ERR_LOAD, [&] {
+        if (!out) throw std::invalid_argument("strata_model_open: out is null");
+        *out = nullptr;
+        if (!path || !*path) throw std::invalid_argument("strata_model_open: no path");
+        auto h = std::make_unique<strata_model>();
+        h->model = registry().open(path, tokenizer_path ? tokenizer_path : "");
+        *out = h.release();
+        return STRATA_OK;
+    });
+}
+
+void strata_model_close(strata_model* model) { delete model; }
+
+const char* strata_model_info_json(strata_model* model) {
+    if (!model) {
+        fail(STRATA_ERR_INVALID_ARG, "strata_model_info_json: null model");
+        return "{}";
+    }
+    try {
+        const Model& m = *model->model;
+        const ModelConfig& c = m.config();
+        int64_t params = m.n_params_global();
+        for (int l = 0; l < c.n_layers; ++l) params += m.n_params_layer(l);
+        std::string tmpl;
+        try {
+            tmpl = ChatTemplate::for_model(m.file().meta, m.tokenizer()).name();
+        } catch (const std::exception&) {
+        }
+        nlohmann::json j = {{"path", m.file().path},
+                            {"format", m.file().format},
+                            {"arch", c.arch_name},
+                            {"name", c.name},
+                            {"n_layers", c.n_layers},
+                            {"dim", c.dim},
+                            {"hidden_dim", c.hidden_dim},
+                            {"n_heads", c.n_heads},
+                            {"n_kv_heads", c.n_kv_heads},
+                            {"vocab_size", c.vocab_size},
+                            {"n_ctx_train", c.n_ctx_train},
+                            {"n_params", params},
+                            {"file_bytes", m.file().file_bytes},
+                            {"chat_template", tmpl}};
+        model->info = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return model->info.c_str();
+    } catch (const std::exception& e) {
+        fail(STRATA_ERR_INTERNAL, e.what());
+        return "{}";
+    }
+}
+
+int strata_session_new(strata_model* model, int argc, const char* const* argv, strata_session** out) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!out) throw std::invalid_argument("strata_session_new: out is null");
+        *out = nullptr;
+        if (!model) throw std::invalid_argument("strata_session_new: null model");
+        ParsedOptions o = parse_options(argc, argv);
+        auto h = std::make_unique<strata_session>();
+        Plan plan = make_plan(*model->model, o.layer_spec);
+        h->session = std::make_unique<Session>(model->model, std::move(plan), o.forward, o.sampler, o.session);
+        *out = h.release();
+        return STRATA_OK;
+    });
+}
+
+void strata_session_free(strata_session* session) { delete session; }
+
+int strata_session_send(strata_session* s, const char* text, strata_piece_fn on_piece, strata_end_fn on_end,
+                        void* user_data) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s) throw std::invalid_argument("strata_session_send: null session");
+        if (!text) throw std::invalid_argument("strata_session_send: null text");
+        const std::string in = text;
+        return turn(s, on_piece, on_end, user_data,
+                    [&](const PieceCallback& cb) { return s->session->send(in, cb); });
+    });
+}
+
+int strata_session_continue(strata_session* s, const char* suffix, strata_piece_fn on_piece,
+                            strata_end_fn on_end, void* user_data) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s) throw std::invalid_argument("strata_session_continue: null session");
+        const std::string sfx = suffix ? suffix : "";
+        if (s->session->history().empty() || s->session->history().back().role != s->session->model_role())
+            throw std::invalid_argument("nothing to continue: the last message is not the model's");
+        return turn(s, on_piece, on_end, user_data,
+                    [&](const PieceCallback& cb) { return s->session->continue_reply(sfx, cb); });
+    });
+}
+
+int strata_session_add_message(strata_session* s, const char* role, const char* text) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s || !role || !text) throw std::invalid_argument("strata_session_add_message: null argument");
+        const std::string r = role;
+        Role rr;
+        if (r == "user") rr = Role::User;
+        else if (r == "assistant") rr = Role::Assistant;
+        else if (r == "system") rr = Role::System;
+        else throw std::invalid_argument("unknown role '" + r + "' (user, assistant or system)");
+        s->session->add_message(rr, text);
+        return STRATA_OK;
+    });
+}
+
+void strata_session_abort(strata_session* s) {
+    if (s && s->session) s->session->abort();
+}
+
+int strata_session_restart(strata_session* s, const char* system_prompt) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s) throw std::invalid_argument("strata_session_restart: null session");
+        s->session->restart();
+        if (system_prompt) s->session->set_system(system_prompt);
+        return STRATA_OK;
+    });
+}
+
+int strata_session_set_ai_prefix(strata_session* s, const char* prefix) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s) throw std::invalid_argument("strata_session_set_ai_prefix: null session");
+        s->session->set_ai_prefix(prefix ? prefix : "");
+        return STRATA_OK;
+    });
+}
+
+int strata_session_set_max_new_tokens(strata_session* s, int n) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (!s) throw std::invalid_argument("strata_session_set_max_new_tokens: null session");
+        s->session->set_max_new_tokens(n);
+        return STRATA_OK;
+    });
+}
+
+const char* strata_session_last_reply(strata_session* s) {
+    if (!s) {
+        fail(STRATA_ERR_INVALID_ARG, "strata_session_last_reply: null session");
+        return "";
+    }
+    const std::string* m = last_model_message(s);
+    s->last_reply = m ? *m : std::string();
+    return s->last_reply.c_str();
+}
+
+size_t strata_session_last_reply_size(strata_session* s) {
+    if (!s) {
+        fail(STRATA_ERR_INVALID_ARG, "strata_session_last_reply_size: null session");
+        return 0;
+    }
+    const std::string* m = last_model_message(s);  // leaves last_reply (and a pointer into it) alone
+    return m ? m->size() : 0;
+}
+
+const char* strata_session_stats_json(strata_session* s) {
+    if (!s) {
+        fail(STRATA_ERR_INVALID_ARG, "strata_session_stats_json: null session");
+        return "{}";
+    }
+    try {
+        const SessionStats st = s->session->stats();
+        const Forward& f = s->session->forward();
+        nlohmann::json j = {{"n_ctx", st.n_ctx},
+                            {"context_tokens", st.context_tokens},
+                            {"messages", st.messages},
+                            {"turns", st.turns},
+                            {"steps", f.plan().n_steps()},
+                            {"layer_spec", f.plan().spec},
+                            {"kv_cache_bytes", f.kv_cache().bytes()},
+                            {"mapped_bytes", f.model().file().file_bytes},
+                            {"last_prompt_tokens", st.last.prompt_tokens},
+                            {"last_reused_tokens", st.last.reused_tokens},
+                            {"last_evaluated_tokens", st.last.stats.prompt_tokens},
+                            {"last_generated_tokens", st.last.stats.generated_tokens},
+                            {"last_prompt_tps", st.last.stats.prompt_tps()},
+                            {"last_generate_tps", st.last.stats.generate_tps()},
+                            {"last_interrupted", st.last.interrupted}};
+        s->stats = j.dump();
+        return s->stats.c_str();
+    } catch (const std::exception& e) {
+        fail(STRATA_ERR_INTERNAL, e.what());
+        return "{}";
+    }
+}
+
+}  // extern "C"

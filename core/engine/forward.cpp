@@ -1,0 +1,376 @@
+#include "core/engine/forward.h"
+
+#include "cuda/backend.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include <unistd.h>
+
+namespace strata {
+
+KVCache::KVCache(int n_slots, int n_ctx, int kv_dim)
+    : n_slots_(n_slots), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+    if (n_slots <= 0 || n_ctx <= 0 || kv_dim <= 0) throw std::invalid_argument("KV cache: empty shape");
+    const size_t n = static_cast<size_t>(n_slots) * n_ctx * kv_dim;
+    // Pages are touched only when written, so an over-large cache would fail late, mid-generation:
+    // refuse up front what this machine's memory cannot hold.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const double need = 2.0 * static_cast<double>(n) * sizeof(float), have = static_cast<double>(pages) * page;
+    if (pages > 0 && page > 0 && need > have)
+    {
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "a context of %d tokens over %d steps needs a %.1f GiB KV cache, more than this machine's "
+                      "%.1f GiB of memory: lower -c / --ctx-size",
+                      n_ctx, n_slots, need / (1 << 30), have / (1 << 30));
+        throw std::runtime_error(msg);
+    }
+    k_.reset(new float[n]);  // uninitialised on purpose: a position is written before it is read
+    v_.reset(new float[n]);
+}
+
+RunState::RunState(const ModelConfig& c, int B) : max_batch(B) {
+    const size_t b = static_cast<size_t>(B);
+    x.resize(b * c.dim);
+    xb.resize(b * c.dim);
+    xb2.resize(b * c.q_dim());
+    q.resize(b * c.q_dim());
+    k.resize(b * c.kv_dim());
+    v.resize(b * c.kv_dim());
+    hb.resize(b * c.hidden_dim);
+    hb2.resize(b * c.hidden_dim);
+}
+
+namespace {
+
+int default_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(n);
+}
+
+// Bytes of the widest quantized activation row any matmul of this model needs.
+size_t max_activation_row_bytes(const ModelConfig& c, const ModelWeights& w) {
+    size_t m = 0;
+    auto fit = [&](const WeightView* v) {
+        if (!v) return;
+        m = std::max(m, dtype_row_bytes(dtype_traits(v->dtype).vec_dot_type, v->cols()));
+    };
+    fit(w.output);
+    for (const LayerWeights& L : w.layers)
+        for (const WeightView* v : {L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down}) fit(v);
+    return m;
+}
+
+// The model as the CUDA backend sees it: plain tensors and numbers (cuda/ knows no Model).
+cuda::Tensor cuda_tensor(const WeightView* w) {
+    if (!w) return {};
+    return cuda::Tensor{w->data, w->dtype, w->rows(), w->cols(), w->row_bytes};
+}
+
+cuda::ModelDesc cuda_model(const Model& model, const std::vector<float>& rope_factors) {
+    const ModelConfig& c = model.config();
+    const ModelWeights& W = model.weights();
+    cuda::ModelDesc d;
+    d.dim = c.dim, d.hidden_dim = c.hidden_dim, d.n_heads = c.n_heads, d.n_kv_heads = c.n_kv_heads;
+    d.head_dim = c.head_dim, d.vocab_size = c.vocab_size, d.rope_dim = c.rope_dim, d.rms_eps = c.rms_eps;
+    d.rope_neox = c.rope_neox, d.sliding_window = c.sliding_window, d.attn_scale = c.attn_scale;
+    d.ffn_gelu = c.ffn_gelu, d.rope_factors = rope_factors;
+    for (const LayerWeights& L : W.layers) {
+        cuda::LayerDesc l;
+        l.attn_norm = cuda_tensor(L.attn_norm), l.wq = cuda_tensor(L.wq), l.wk = cuda_tensor(L.wk);
+        l.wv = cuda_tensor(L.wv), l.wo = cuda_tensor(L.wo), l.bq = cuda_tensor(L.bq), l.bk = cuda_tensor(L.bk);
+        l.bv = cuda_tensor(L.bv), l.q_norm = cuda_tensor(L.q_norm), l.k_norm = cuda_tensor(L.k_norm);
+        l.post_attn_norm = cuda_tensor(L.post_attn_norm), l.ffn_norm = cuda_tensor(L.ffn_norm);
+        l.w_gate = cuda_tensor(L.w_gate), l.w_up = cuda_tensor(L.w_up), l.w_down = cuda_tensor(L.w_down);
+        l.post_ffn_norm = cuda_tensor(L.post_ffn_norm);
+        l.rope_theta = L.rope_theta, l.rope_freq_scale = L.rope_freq_scale;
+        l.sliding = L.kind == LayerKind::SlidingWindow;
+        d.layers.push_back(l);
+    }
+    d.output_norm = cuda_tensor(W.output_norm);
+    d.output = cuda_tensor(W.output);
+    return d;
+}
+
+}  // namespace
+
+Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& opts)
+    : model_(std::move(model)),
+      plan_(std::move(plan)),
+      K_(kernels()),
+      n_ctx_(opts.n_ctx > 0 ? opts.n_ctx : std::min(model_->config().n_ctx_train, 4096)),
+      n_threads_(opts.n_threads > 0 ? opts.n_threads : default_threads()),
+      arena_(std::make_unique<tbb::task_arena>(n_threads_)),
+      kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim()),
+      s_(model_->config(), std::max(1, opts.max_batch)) {
+    const ModelConfig& c = model_->config();
+    s_.xq.resize(static_cast<size_t>(s_.max_batch) * max_activation_row_bytes(c, model_->weights()));
+    s_.logits.resize(static_cast<size_t>(c.vocab_size));
+    if (const WeightView* f = model_->weights().rope_freqs) {
+        rope_factors_.assign(reinterpret_cast<const float*>(f->data),
+                             reinterpret_cast<const float*>(f->data) + f->elements());
+    }
+    for (const Step& st : plan_.steps)
+        if (st.w != &model_->weights().layers.at(static_cast<size_t>(st.file_layer)))
+            throw std::invalid_argument("plan does not belong to this model");
+    if (opts.device == "cuda") {
+        std::string why;
+        if (!cuda::available(&why)) throw std::runtime_error("--device cuda: " + why);
+        gpu_steps_ = opts.n_gpu_steps < 0 ? plan_.n_steps() : std::min(opts.n_gpu_steps, plan_.n_steps());
+        if (gpu_steps_ > 0) {
+            cuda::EngineOptions eo;
+            eo.n_ctx = n_ctx_;
+            eo.max_batch = s_.max_batch;
+            eo.with_output = gpu_steps_ == plan_.n_steps();
+            const std::vector<int> layers = plan_.layers();
+            gpu_ = std::make_unique<cuda::Engine>(cuda_model(*model_, rope_factors_),
+                                                  std::vector<int>(layers.begin(), layers.begin() + gpu_steps_), eo);
+        }
+    } else if (opts.device != "cpu") {
+        throw std::invalid_argument("unknown device '" + opts.device + "' (expected cpu or cuda)");
+    }
+}
+
+Forward::~Forward() = default;
+
+namespace {
+// `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over
+// item indices. Up to one piece (a decode step's vectors) runs in one call, here.
+template <class F>
+void in_pieces(int64_t count, int64_t floats, F&& f) {
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(floats, 1));
+    if (count <= grain) return f(int64_t{0}, count);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, count, grain),
+                      [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+}
+
+// An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector
+// or tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
+template <class F>
+void elementwise(int64_t n, F&& f) {
+    constexpr int64_t kBlock = 64;
+    in_pieces((n + kBlock - 1) / kBlock, kBlock, [&](int64_t b0, int64_t b1) {
+        const int64_t i0 = b0 * kBlock, i1 = std::min(n, b1 * kBlock);
+        f(i0, i1 - i0);
+    });
+}
+}  // namespace
+
+void Forward::add(float* x, const float* y, int64_t n) {
+    elementwise(n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
+}
+
+void Forward::gated(float* hb, const float* hb2, int64_t n) {
+    const auto fn = model_->config().ffn_gelu ? K_.geglu : K_.swiglu;
+    elementwise(n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
+}
+
+void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool same_x) {
+    const DType vdt = dtype_traits(w.dtype).vec_dot_type;
+    const int64_t n = w.cols(), rows = w.rows();
+    const size_t xrb = dtype_row_bytes(vdt, n);
+    uint8_t* xq = s_.xq.data();
+    if (!(same_x && xq_of_.x == x && xq_of_.t == vdt && xq_of_.n == n && xq_of_.B == B)) {
+        const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
+        tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+        xq_of_ = {x, vdt, n, B};
+    }
+    if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
+        const MatmulPackedFn mp = K_.matmul_packed[static_cast<int>(w.dtype)];
+        const int64_t P = K_.pack_rows, groups = rows / P;
+        // At least 4 groups a task where there are enough for every thread: a decode call reads 4 groups side
+        // by side (the packed K-quants), and more streams at once get more of the memory's bandwidth.
+        const int64_t grain =
+            std::max<int64_t>({1, groups / (8 * n_threads_), std::min<int64_t>(4, groups / n_threads_)});
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups, grain), [&](const tbb::blocked_range<int64_t>& g) {
+            mp(packed, n, g.begin() * P, g.end() * P, xq, xrb, B, y, rows);
+        });
+        return;
+    }
+    const MatmulFn mm = K_.matmul[static_cast<int>(w.dtype)];
+    // Row chunks: enough to balance the threads, large enough to amortise the activation reads.
+    const int64_t grain = std::max<int64_t>(16, rows / (8 * n_threads_));
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain), [&](const tbb::blocked_range<int64_t>& r) {
+        mm(w.data, w.row_bytes, n, r.begin(), r.end(), xq, xrb, B, y, rows);
+    });
+}
+
+void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n) {
+    const float eps = model_->config().rms_eps;
+    const float* wt = reinterpret_cast<const float*>(w.data);
+    // Rows on the threads: a row's bits do not depend on the split.
+    in_pieces(B, n, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) K_.rmsnorm(out + b * n, x + b * n, wt, n, eps);
+    });
+}
+
+void Forward::attention(const Step& step, int B, int pos) {
+    const ModelConfig& c = model_->config();
+    const int hd = c.head_dim, kv_dim = c.kv_dim(), q_dim = c.q_dim();
+    const int group = c.n_heads / c.n_kv_heads;
+    const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+    const int window = step.kind == LayerKind::SlidingWindow ? c.sliding_window : 0;
+    if (K_.attention_group && hd % K_.attention_group_dims == 0) {
+        // Jobs of (token, KV head, block of the query heads sharing it): a block reads each K/V row once. The block
+        // size only shapes the work (a query's bits do not depend on it): the whole group, halved while there are
+        // fewer than two jobs per thread (decode).
+        const int threads = tbb::this_task_arena::max_concurrency();
+        int per = group;
+        while (per > 1 && B * c.n_kv_heads * ((group + per - 1) / per) < 2 * threads) per = (per + 1) / 2;
+        const int blocks = (group + per - 1) / per;
+        tbb::parallel_for(0, B * c.n_kv_heads * blocks, [&](int job) {
+            const int b = job / (c.n_kv_heads * blocks), kvh = job / blocks % c.n_kv_heads, blk = job % blocks;
+            const int h0 = kvh * group + blk * per, nq = std::min(per, group - blk * per);
+            const int p = pos + b;
+            const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
+            K_.attention_group(&s_.q[static_cast<size_t>(b) * q_dim + h0 * hd], hd, nq,
+                               kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim, kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim,
+                               p - t0 + 1, hd, scale, &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd], hd);
+        });
+        return;
+    }
+    tbb::parallel_for(0, B * c.n_heads, [&](int job) {
+        const int b = job / c.n_heads, h = job % c.n_heads;
+        const int p = pos + b;
+        const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
+        const int kvh = h / group;
+        K_.attention(&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim,
+                     kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim, p - t0 + 1, hd, scale,
+                     &s_.xb2[static_cast<size_t>(b) * q_dim + h * hd]);
+    });
+}
+
+std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, bool all_logits) {
+    const ModelConfig& c = model_->config();
+    const int n = static_cast<int>(tokens.size());
+    if (n == 0) throw std::invalid_argument("eval: no tokens");
+    if (pos < 0 || pos + n > n_ctx_)
+        throw std::runtime_error("context overflow: " + std::to_string(pos + n) + " tokens do not fit the context of " +
+                                 std::to_string(n_ctx_) + " (raise -c / --ctx-size)");
+    for (int32_t t : tokens)
+        if (t < 0 || t >= c.vocab_size)
+            throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                     std::to_string(c.vocab_size));
+    if (all_logits) s_.logits.resize(static_cast<size_t>(n) * c.vocab_size);
+    if (gpu_ && observer_) throw std::runtime_error("hidden-state analysis runs on the CPU only (drop --device cuda)");
+    gpu_logits_ = nullptr;
+    arena_->execute([&] {
+        for (int done = 0; done < n; done += s_.max_batch) {
+            const int b = std::min(s_.max_batch, n - done);
+            if (all_logits)
+                eval_batch(tokens.data() + done, b, pos + done, Logits::All,
+                           s_.logits.data() + static_cast<size_t>(done) * c.vocab_size);
+            else
+                eval_batch(tokens.data() + done, b, pos + done, done + b == n ? Logits::Last : Logits::None,
+                           s_.logits.data());
+        }
+    });
+    if (all_logits) return std::span<const float>(s_.logits.data(), static_cast<size_t>(n) * c.vocab_size);
+    return std::span<const float>(gpu_logits_ ? gpu_logits_ : s_.logits.data(), static_cast<size_t>(c.vocab_size));
+}
+
+// One batch of B tokens at positions pos..pos+B-1; writes the logits `which` asks for: (B or 1, vocab).
+void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, float* logits) {
+    const ModelConfig& c = model_->config();
+    const ModelWeights& W = model_->weights();
+    const int dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hid = c.hidden_dim;
+    float* x = s_.x.data();
+
+    // Embedding lookup (rows of any supported type), scaled where the architecture says so.
+    const DequantizeRowFn deq = K_.dequantize_row[static_cast<int>(W.tok_embd->dtype)];
+    for (int b = 0; b < B; ++b) {
+        float* xr = x + static_cast<size_t>(b) * dim;
+        deq(W.tok_embd->row(tokens[b]), xr, dim);
+        if (c.embed_scale != 1.f)
+            for (int i = 0; i < dim; ++i) xr[i] *= c.embed_scale;
+    }
+    if (observer_) observer_(0, x, B, pos);
+
+    if (gpu_) {
+        if (gpu_steps_ == plan_.n_steps()) {  // everything on the GPU, the output included
+            if (which == Logits::None) {
+                // The logits are not wanted, but the engine's last pass computes them for one token: cheap.
+                gpu_->eval(x, B, pos, 1, nullptr);
+            } else {
+                const int n_out = which == Logits::All ? B : 1;
+                const float* l = gpu_->eval(x, B, pos, n_out, nullptr);
+                if (which == Logits::All)
+                    std::memcpy(logits, l, sizeof(float) * static_cast<size_t>(n_out) * c.vocab_size);
+                else
+                    gpu_logits_ = l;
+            }
+            return;
+        }
+        gpu_->eval(x, B, pos, 0, x);  // the first gpu_steps_ steps; x comes back for the CPU's steps
+    }
+
+    for (int si = gpu_steps_; si < plan_.n_steps(); ++si) {
+        const Step& step = plan_.steps[static_cast<size_t>(si)];
+        const LayerWeights& L = *step.w;
+        const float* factors = rope_factors_.empty() ? nullptr : rope_factors_.data();
+
+        // ---- attention sublayer -------------------------------------------------------------------
+        rmsnorm_rows(s_.xb.data(), x, *L.attn_norm, B, dim);
+        matmul(*L.wq, s_.xb.data(), B, s_.q.data());
+        matmul(*L.wk, s_.xb.data(), B, s_.k.data(), true);
+        matmul(*L.wv, s_.xb.data(), B, s_.v.data(), true);
+        // Per token (on the threads: every token's work is its own): biases, q/k norms, RoPE, into the cache.
+        tbb::parallel_for(tbb::blocked_range<int>(0, B, 4), [&](const tbb::blocked_range<int>& tr) {
+            for (int b = tr.begin(); b < tr.end(); ++b) {
+                float* q = &s_.q[static_cast<size_t>(b) * q_dim];
+                float* k = &s_.k[static_cast<size_t>(b) * kv_dim];
+                float* v = &s_.v[static_cast<size_t>(b) * kv_dim];
+                if (L.bq) K_.add(q, reinterpret_cast<const float*>(L.bq->data), q_dim);
+                if (L.bk) K_.add(k, reinterpret_cast<const float*>(L.bk->data), kv_dim);
+                if (L.bv) K_.add(v, reinterpret_cast<const float*>(L.bv->data), kv_dim);
+                if (L.q_norm) {
+                    const float* w = reinterpret_cast<const float*>(L.q_norm->data);
+                    for (int h = 0; h < c.n_heads; ++h)
+                        K_.rmsnorm(q + h * c.head_dim, q + h * c.head_dim, w, c.head_dim, c.rms_eps);
+                }
+                if (L.k_norm) {
+                    const float* w = reinterpret_cast<const float*>(L.k_norm->data);
+                    for (int h = 0; h < c.n_kv_heads; ++h)
+                        K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
+                }
+                K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                        factors, c.rope_neox);
+                K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                        factors, c.rope_neox);
+                std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
+                std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
+            }
+        });
+        attention(step, B, pos);
+        matmul(*L.wo, s_.xb2.data(), B, s_.xb.data());
+        if (L.post_attn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_attn_norm, B, dim);
+        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+
+        // ---- feed-forward sublayer (gated: SwiGLU, or GeGLU for Gemma) ----------------------------
+        rmsnorm_rows(s_.xb.data(), x, *L.ffn_norm, B, dim);
+        matmul(*L.w_gate, s_.xb.data(), B, s_.hb.data());
+        matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data(), true);
+        gated(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
+        matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
+        if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
+        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        if (observer_) observer_(step.kv_slot + 1, x, B, pos);  // kv_slot == the step's index
+    }
+
+    if (which == Logits::None) return;
+    const int first = which == Logits::All ? 0 : B - 1;
+    const int n_out = B - first;
+    rmsnorm_rows(s_.xb.data(), x + static_cast<size_t>(first) * dim, *W.output_norm, n_out, dim);
+    matmul(*W.output, s_.xb.data(), n_out, logits);
+}
+
+}  // namespace strata

@@ -1,0 +1,125 @@
+// The forward pass: a readable loop over the plan's steps (llama2.c's shape), calling the kernel table.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "core/engine/model.h"
+#include "core/engine/plan.h"
+#include "kernels/kernels.h"
+
+namespace strata {
+
+namespace cuda {
+class Engine;
+}
+
+// One K and one V slot per plan *step* (never per file layer): steps that reuse a layer keep separate caches.
+class KVCache {
+public:
+    KVCache(int n_slots, int n_ctx, int kv_dim);
+    float* k(int slot, int pos) { return k_.get() + index(slot, pos); }  // (kv_dim)
+    float* v(int slot, int pos) { return v_.get() + index(slot, pos); }  // (kv_dim)
+    int n_slots() const { return n_slots_; }
+    int n_ctx() const { return n_ctx_; }
+    size_t bytes() const { return 2 * static_cast<size_t>(n_slots_) * n_ctx_ * kv_dim_ * sizeof(float); }
+
+private:
+    size_t index(int slot, int pos) const { return (static_cast<size_t>(slot) * n_ctx_ + pos) * kv_dim_; }
+    int n_slots_, n_ctx_, kv_dim_;
+    std::unique_ptr<float[]> k_, v_;  // (n_slots, n_ctx, kv_dim); pages are touched only when written
+};
+
+// Activation buffers for a batch of up to max_batch tokens (B below).
+struct RunState {
+    explicit RunState(const ModelConfig& c, int max_batch);
+    int max_batch;
+    std::vector<float> x;       // (B, dim) residual stream
+    std::vector<float> xb;      // (B, dim) normed input of a sublayer / its output
+    std::vector<float> xb2;     // (B, q_dim) attention output, before the output projection
+    std::vector<float> q;       // (B, q_dim)
+    std::vector<float> k;       // (B, kv_dim)
+    std::vector<float> v;       // (B, kv_dim)
+    std::vector<float> hb;      // (B, hidden)
+    std::vector<float> hb2;     // (B, hidden)
+    std::vector<float> logits;  // (B_out, vocab): the last token's, or every token's on request
+    std::vector<uint8_t> xq;    // (B, widest quantized activation row) matmul input in the weight's vec_dot_type
+};
+
+struct ForwardOptions {
+    int n_ctx = 0;        // 0: the model's training context, capped at 4096
+    int n_threads = 0;    // 0: all cores
+    int max_batch = 256;  // prompt tokens evaluated per batched pass
+    std::string device = "cpu";  // "cpu" or "cuda"
+    int n_gpu_steps = -1;        // with cuda: the first N plan steps run on the GPU (-1: all, and the output)
+};
+
+class Forward {
+public:
+    Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOptions& opts = {});
+    ~Forward();
+
+    // Evaluates tokens at positions pos, pos+1, ...; the cache must already hold positions [0, pos).
+    // Returns the last token's logits (vocab), or every token's (n, vocab) when all_logits.
+    // Throws std::runtime_error on context overflow or an out-of-range token id.
+    std::span<const float> eval(std::span<const int32_t> tokens, int pos, bool all_logits = false);
+
+    const Model& model() const { return *model_; }
+    const std::shared_ptr<const Model>& model_ptr() const { return model_; }
+    const Plan& plan() const { return plan_; }
+    int n_ctx() const { return n_ctx_; }
+    int n_threads() const { return n_threads_; }
+    int max_batch() const { return s_.max_batch; }  // tokens per batched pass (eval splits longer inputs)
+    const KVCache& kv_cache() const { return kv_; }
+    // Plan steps that run on the GPU (0 on the CPU path), and the GPU engine itself (null on the CPU path).
+    int gpu_steps() const { return gpu_steps_; }
+    const cuda::Engine* gpu() const { return gpu_.get(); }
+
+    // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
+    // embeddings, step 0's input) and state i + 1 (after step i), x (B, dim) for the tokens at pos..pos+B-1.
+    // Unset, it costs one empty-function test per step.
+    using StateObserver = std::function<void(int state, const float* x, int B, int pos)>;
+    void set_state_observer(StateObserver f) { observer_ = std::move(f); }
+
+private:
+    enum class Logits { None, Last, All };
+    void eval_batch(const int32_t* tokens, int n, int pos, Logits which, float* logits_out);
+    // y (B, rows) = x (B, cols) . W^T, activations quantized once into W's vec_dot_type. same_x: x has not
+    // changed since the previous call (q, k and v; gate and up), so its quantized copy is reused where that
+    // call made one of the same type and shape.
+    void matmul(const WeightView& w, const float* x, int B, float* y, bool same_x = false);
+    void rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n);
+    // x += y over n floats, and the gated activation hb = act(hb) * hb2, split across the threads.
+    void add(float* x, const float* y, int64_t n);
+    void gated(float* hb, const float* hb2, int64_t n);
+    void attention(const Step& step, int B, int pos);
+
+    std::shared_ptr<const Model> model_;
+    Plan plan_;
+    const KernelTable& K_;
+    int n_ctx_;
+    int n_threads_;
+    std::unique_ptr<tbb::task_arena> arena_;
+    KVCache kv_;
+    RunState s_;
+    StateObserver observer_;
+    std::vector<float> rope_factors_;  // (rope_dim/2) Llama 3 frequency factors, or empty
+    struct Quantized {                 // what s_.xq holds: x's B rows of n in vec_dot type t
+        const float* x = nullptr;
+        DType t{};
+        int64_t n = 0;
+        int B = 0;
+    } xq_of_;
+    // --device cuda: steps [0, gpu_steps_) run on the GPU; when that is every step, the output does too and
+    // the logits are read from the engine's pinned buffer (gpu_logits_).
+    std::unique_ptr<cuda::Engine> gpu_;
+    int gpu_steps_ = 0;
+    const float* gpu_logits_ = nullptr;
+};
+
+}  // namespace strata
