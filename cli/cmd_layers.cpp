@@ -11,56 +11,6 @@
 
 namespace strata::cli {
 
-namespace {
-
-struct Suggestion {
-    std::string kind;  // "prune-angular", "prune-bi", "merge"
-    int n = 0, start = 0;
-    double score = 0;
-    std::string spec;
-};
-
-std::vector<Suggestion> suggest(const LayerStats& st) {
-    const int L = st.n_layers;
-    std::vector<Suggestion> out;
-    for (int n = 1; n <= st.max_block; ++n) {  // drop the block [l, l+n) whose ends are closest in angle
-        const auto& a = st.angular[static_cast<size_t>(n - 1)];
-        const int l = static_cast<int>(std::min_element(a.begin(), a.end()) - a.begin());
-        std::vector<int> keep;
-        for (int i = 0; i < L; ++i)
-            if (i < l || i >= l + n) keep.push_back(i);
-        out.push_back({"prune-angular", n, l, a[static_cast<size_t>(l)], spec_from_layers(keep, L)});
-    }
-    std::vector<int> order(static_cast<size_t>(L));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
-        return st.block_influence[static_cast<size_t>(x)] < st.block_influence[static_cast<size_t>(y)];
-    });
-    for (int n = 1; n <= st.max_block; ++n) {  // drop the n least influential layers, wherever they are
-        std::vector<bool> drop(static_cast<size_t>(L), false);
-        double s = 0;
-        for (int i = 0; i < n; ++i) drop[static_cast<size_t>(order[static_cast<size_t>(i)])] = true,
-                                    s += st.block_influence[static_cast<size_t>(order[static_cast<size_t>(i)])];
-        std::vector<int> keep;
-        for (int i = 0; i < L; ++i)
-            if (!drop[static_cast<size_t>(i)]) keep.push_back(i);
-        out.push_back({"prune-bi", n, order[0], s, spec_from_layers(keep, L)});
-    }
-    // Self-merge seams: repeating block [a, a+k) right after itself feeds it x_{a+k}; where that is closest to
-    // x_a, the block sees the kind of input it was trained on. The 3 best (a, k) over every k.
-    std::vector<Suggestion> seams;
-    for (int k = 1; k <= st.max_block; ++k)
-        for (int a = 0; a + k <= L; ++a) {
-            const std::string spec = "0:" + std::to_string(a + k) + "," + std::to_string(a) + ":";
-            seams.push_back({"merge", k, a, st.angular[static_cast<size_t>(k - 1)][static_cast<size_t>(a)], spec});
-        }
-    std::stable_sort(seams.begin(), seams.end(), [](const Suggestion& x, const Suggestion& y) { return x.score < y.score; });
-    for (size_t i = 0; i < std::min<size_t>(3, seams.size()); ++i) out.push_back(seams[i]);
-    return out;
-}
-
-}  // namespace
-
 std::function<int()> register_layers(CLI::App& app) {
     struct Args {
         ModelOptions model;
@@ -95,12 +45,12 @@ std::function<int()> register_layers(CLI::App& app) {
         po.max_chunks = a.chunks;
         const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
         const LayerStats st = analyze_layers(lm.model, tokens, po, K, forward_options(mo));
-        const std::vector<Suggestion> sug = suggest(st);
+        const std::vector<LayerSuggestion> sug = suggest_layer_specs(st);
         if (a.json) {
             nlohmann::json j = {{"n_layers", L}, {"tokens", st.tokens}, {"max_block", K},
                                 {"block_influence", st.block_influence}, {"angular", st.angular}};
             j["suggestions"] = nlohmann::json::array();
-            for (const Suggestion& s : sug)
+            for (const LayerSuggestion& s : sug)
                 j["suggestions"].push_back({{"kind", s.kind}, {"n", s.n}, {"start", s.start}, {"score", s.score},
                                             {"spec", s.spec}});
             std::printf("%s\n", j.dump(1).c_str());
@@ -122,7 +72,7 @@ std::function<int()> register_layers(CLI::App& app) {
                             std::string(static_cast<size_t>(mx > 0 ? 30 * bi / mx + 0.5 : 0), '#').c_str());
             }
             std::printf("\nSuggestions (--layer-spec):\n\n| kind | n | block / layers | score | --layer-spec |\n|---|--:|---|--:|---|\n");
-            for (const Suggestion& s : sug) {
+            for (const LayerSuggestion& s : sug) {
                 std::string what;
                 if (s.kind == "prune-angular")
                     what = "drop " + std::to_string(s.start) + ".." + std::to_string(s.start + s.n - 1) +
@@ -137,12 +87,13 @@ std::function<int()> register_layers(CLI::App& app) {
         }
         if (a.verify) {
             std::vector<std::string> specs;
-            for (const Suggestion& s : sug)
+            for (const LayerSuggestion& s : sug)
                 if (s.kind == "prune-angular" && std::find(specs.begin(), specs.end(), s.spec) == specs.end())
                     specs.push_back(s.spec);
             ProfileOptions pf;
             pf.ppl = po;
             pf.fwd = forward_options(mo);
+            attach_progress(pf, true);
             std::fflush(stdout);
             const auto rows = run_profile(lm.model, tokens, specs, pf);
             std::printf("\n");

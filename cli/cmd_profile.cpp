@@ -1,4 +1,3 @@
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +12,6 @@
 #include "cli/commands.h"
 #include "cli/profile.h"
 #include "core/engine/sysinfo.h"
-#include "core/run/speculative.h"
 
 namespace strata::cli {
 
@@ -22,19 +20,11 @@ namespace {
 // Peak RSS per spec: reset the kernel's high-water mark (clear_refs 5) and drop this process's resident pages
 // of the (read-only) weight mapping, so each spec faults in only the layers it runs. The page cache keeps the
 // file, so this costs page-table work, not disk reads.
-void reset_peak_rss(const Model& m) {
-    for (const auto& mf : m.file().mappings)
-        if (mf->is_mmap()) madvise(const_cast<uint8_t*>(mf->data()), mf->size(), MADV_DONTNEED);
-    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
-        std::fputs("5", f);
-        std::fclose(f);
-    }
-}
-
 class ProgressBar {
 public:
     ProgressBar(int total, bool enabled) : total_(total), enabled_(enabled), tty_(isatty(2)) {}
-    void update(int done, const std::string& what) {
+    void update(int done, int total, const std::string& what) {
+        total_ = total;
         if (!enabled_ || !tty_) return;
         const int width = 30, fill = total_ ? width * done / total_ : width;
         std::fprintf(stderr, "\r[%s%s] %3d%% %-60.60s", std::string(static_cast<size_t>(fill), '#').c_str(),
@@ -59,102 +49,16 @@ std::string fmt(const char* f, double v) {
     return buf;
 }
 
-// Greedy decoding of o.draft_tokens tokens after the text's first 16: plain (draft null) or drafted by `draft`.
-void measure_draft(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens, const Plan& base,
-                   const Plan* draft, const ProfileOptions& o, ProfileRow& r) {
-    const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + std::min<size_t>(16, tokens.size()));
-    ForwardOptions fo = o.fwd;
-    fo.n_ctx = static_cast<int>(prompt.size()) + o.draft_tokens + 8;
-    GenerateOptions go;
-    go.max_new_tokens = o.draft_tokens;
-    go.stop_at_eog = false;
-    SamplerParams greedy;
-    greedy.temperature = 0;
-    Sampler sampler(greedy);
-    GenerationStats st;
-    r.has_draft = true;
-    if (!draft) {
-        Forward f(model, base, fo);
-        int pos = 0;
-        generate(f, sampler, prompt, pos, go, nullptr, &st);
-    } else {
-        SpeculativeOptions so;
-        so.draft_max = o.draft_max;
-        SpeculativeDecoder dec(model, base, *draft, fo, so);
-        SpeculativeStats ss;
-        dec.generate(prompt, sampler, go, nullptr, &st, &ss);
-        r.draft_acceptance = ss.acceptance_rate();
-        r.draft_mean_accepted = ss.mean_accepted();
-    }
-    r.greedy_tps = st.generate_tps();
-}
-
 }  // namespace
 
-std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens,
-                                    std::vector<std::string> specs, const ProfileOptions& o) {
-    const Model& m = *model;
-    auto is_base = [](const std::string& s) { return s == "base" || s.empty(); };
-    specs.erase(std::remove_if(specs.begin(), specs.end(), is_base), specs.end());
-    specs.insert(specs.begin(), "base");
-    std::vector<Plan> plans;
-    for (const std::string& s : specs) plans.push_back(make_plan(m, s == "base" ? "" : s));  // spec errors first
-    const int n_chunks = perplexity_chunks(m, tokens.size(), o.ppl);
-    ForwardOptions fo = o.fwd;
-    fo.n_ctx = std::max(o.ppl.n_ctx, o.n_gen);
-    fo.max_batch = std::max(fo.max_batch, o.ppl.n_ctx);
-    const int per_spec = n_chunks + 1;
-    ProgressBar bar(static_cast<int>(specs.size()) * per_spec, o.progress);
-    std::vector<ProfileRow> rows;
-    BaseLogits base;
-    base.top_k = 32;
-    for (size_t i = 0; i < specs.size(); ++i) {
-        const Plan& plan = plans[i];
-        ProfileRow r;
-        r.spec = specs[i];
-        r.steps = plan.n_steps();
-        const PlanCost cost = plan_cost(m, plan);
-        r.virtual_params = static_cast<double>(cost.virtual_params);
-        r.unique_weight_bytes = static_cast<double>(cost.unique_weight_bytes);
-        reset_peak_rss(m);
-        {
-            Forward fwd(model, plan, fo);
-            r.kv_bytes = static_cast<double>(fwd.kv_cache().bytes());
-            PerplexityHooks h;
-            if (i == 0) h.save = &base;
-            else h.kl_base = &base;
-            const int done0 = static_cast<int>(i) * per_spec;
-            const std::string label = "spec " + std::to_string(i + 1) + "/" + std::to_string(specs.size()) + " " + r.spec;
-            h.on_chunk = [&](int done, int total, double ppl) {
-                bar.update(done0 + done, label + "  chunk " + std::to_string(done) + "/" + std::to_string(total) +
-                                             "  PPL " + fmt("%.3f", ppl));
-            };
-            bar.update(done0, label);
-            r.ppl = perplexity(fwd, tokens, o.ppl, h);
-            r.prompt_tps = static_cast<double>(r.ppl.tokens_evaluated) / r.ppl.eval_seconds;
-            if (i == 0) {  // the base against itself: KL 0 and full agreement by definition
-                r.ppl.has_kl = true;
-                r.ppl.top1_agree = 1;
-            }
-            if (o.n_gen > 0) {
-                const auto t0 = std::chrono::steady_clock::now();
-                for (int p = 0; p < o.n_gen; ++p)
-                    fwd.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(p) % tokens.size()], 1), p);
-                r.gen_tps = o.n_gen / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            }
-            r.peak_rss_bytes = static_cast<double>(peak_rss_bytes());
-        }
-        if (o.draft_max > 0) {
-            measure_draft(model, tokens, plans[0], i == 0 ? nullptr : &plan, o, r);
-            r.draft_speedup = rows.empty() ? 1.0 : r.greedy_tps / rows[0].greedy_tps;
-            if (i == 0) r.draft_acceptance = 1, r.draft_mean_accepted = 0;
-        }
-        r.delta_ppl = rows.empty() ? 0 : r.ppl.ppl - rows[0].ppl.ppl;
-        bar.line("profile: " + r.spec + "  PPL " + fmt("%.4f", r.ppl.ppl) + "  KL " + fmt("%.5f", r.ppl.kl_mean) +
-                 "  top-1 " + fmt("%.1f%%", 100 * r.ppl.top1_agree));
-        rows.push_back(std::move(r));
-    }
-    return rows;
+void attach_progress(ProfileOptions& o, bool enabled) {
+    if (!enabled) return;
+    auto bar = std::make_shared<ProgressBar>(0, true);
+    o.on_progress = [bar](int done, int total, const std::string& what) { bar->update(done, total, what); };
+    o.on_row = [bar](const ProfileRow& r) {
+        bar->line("profile: " + r.spec + "  PPL " + fmt("%.4f", r.ppl.ppl) + "  KL " + fmt("%.5f", r.ppl.kl_mean) +
+                  "  top-1 " + fmt("%.1f%%", 100 * r.ppl.top1_agree));
+    };
 }
 
 void print_profile_markdown(const std::vector<ProfileRow>& rows) {
@@ -411,7 +315,7 @@ std::function<int()> register_profile(CLI::App& app) {
         po.n_gen = a.n_gen;
         po.draft_max = a.draft_max;
         po.draft_tokens = a.draft_tokens;
-        po.progress = !a.quiet;
+        attach_progress(po, !a.quiet);
         const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
         const auto rows = run_profile(lm.model, tokens, specs, po);
         print_profile_markdown(rows);

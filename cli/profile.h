@@ -1,46 +1,19 @@
-// strata profile: every layer spec over one mapping of the model — quality (PPL, KL and top-1 agreement vs
-// the base), size (steps, virtual parameters, unique weight bytes, KV bytes) and speed — as a table, CSV,
-// JSON and an SVG plot. Also used by `strata layers --verify`.
+// strata profile's output: core/analysis/profile's rows as a table, CSV, JSON and an SVG plot. Also used by
+// `strata layers --verify`.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/common.h"
-#include "core/analysis/perplexity.h"
+#include "core/analysis/profile.h"
 
 namespace strata::cli {
 
 std::string read_text_file(const std::string& path);  // clear errors for unreadable and empty files
 
-struct ProfileRow {
-    std::string spec;  // "base" for the identity plan
-    int steps = 0;
-    double virtual_params = 0, unique_weight_bytes = 0, kv_bytes = 0;
-    PerplexityResult ppl;
-    double delta_ppl = 0;
-    double prompt_tps = 0, gen_tps = 0;
-    double peak_rss_bytes = 0;
-    // With ProfileOptions::draft_max: this spec as a self-speculative draft of the base (greedy, same output).
-    bool has_draft = false;
-    double greedy_tps = 0;         // greedy decode speed: plain for the base row, speculative for the others
-    double draft_acceptance = 0;   // drafted tokens the base kept
-    double draft_mean_accepted = 0;  // per verify round
-    double draft_speedup = 0;      // greedy_tps / the base row's greedy_tps
-};
-
-struct ProfileOptions {
-    PerplexityOptions ppl;
-    ForwardOptions fwd;  // n_ctx and max_batch are raised to the perplexity context
-    int n_gen = 32;      // tokens decoded one at a time for the generation speed
-    bool progress = true;
-    int draft_max = 0;      // > 0: also try every spec as a self-speculative draft of the base
-    int draft_tokens = 128;  // tokens generated greedily for that, from the text's first tokens
-};
-
-// Runs "base" first (added when absent: KL needs it), then every other spec, over the same model mapping.
-std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens,
-                                    std::vector<std::string> specs, const ProfileOptions& o);
+// A progress bar on stderr (a terminal only) and one line per finished spec, through o's callbacks.
+void attach_progress(ProfileOptions& o, bool enabled);
 
 void print_profile_markdown(const std::vector<ProfileRow>& rows);
 // DIR/profile.csv, DIR/profile.json, DIR/profile.svg (DIR created when missing).

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The include rules of DESIGN.md and core/'s rooms, checked on every #include "..." of the tree.
 
-Dependencies point one way: front ends (cli/, server/, python/) -> core/api, run, analysis, engine, text ->
-loaders, kernels, cuda. Within core/: text at the bottom (with loaders), engine over it, run and analysis side by
-side over the engine, api (the library's face) on top. tests/, bench/ and the fuzz harnesses may include anything.
+Dependencies point one way: front ends (cli/, server/, python/) -> core/api, analysis, run, engine, text ->
+loaders, kernels, cuda. Within core/: text at the bottom (with loaders), the engine over it, run over the engine,
+analysis over run (profiles time generation and speculative decoding), api (the library's face) on top. tests/, bench/ and the fuzz harnesses may include anything.
 Prints each violation as FILE:LINE: ... and exits 1 if there is one.
 """
 import pathlib
@@ -21,7 +21,7 @@ ALLOWED = {
     TEXT: [TEXT, "loaders/metadata.h"],
     ENGINE: [ENGINE, TEXT, "loaders/", "kernels/", "cuda/backend.h"],
     RUN: [RUN, ENGINE, TEXT],
-    ANALYSIS: [ANALYSIS, ENGINE, TEXT, "loaders/gguf_writer.h", "kernels/"],
+    ANALYSIS: [ANALYSIS, RUN, ENGINE, TEXT, "loaders/gguf_writer.h", "kernels/"],
     API: CORE,
     # The front ends: core only, never kernels/, cuda/ or loaders/.
     "cli/": ["cli/"] + CORE,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -80,6 +81,45 @@ LayerStats analyze_layers(const std::shared_ptr<const Model>& model, std::span<c
         st.angular.push_back(a);
     }
     return st;
+}
+
+std::vector<LayerSuggestion> suggest_layer_specs(const LayerStats& st) {
+    const int L = st.n_layers;
+    std::vector<LayerSuggestion> out;
+    for (int n = 1; n <= st.max_block; ++n) {  // drop the block [l, l+n) whose ends are closest in angle
+        const auto& a = st.angular[static_cast<size_t>(n - 1)];
+        const int l = static_cast<int>(std::min_element(a.begin(), a.end()) - a.begin());
+        std::vector<int> keep;
+        for (int i = 0; i < L; ++i)
+            if (i < l || i >= l + n) keep.push_back(i);
+        out.push_back({"prune-angular", n, l, a[static_cast<size_t>(l)], spec_from_layers(keep, L)});
+    }
+    std::vector<int> order(static_cast<size_t>(L));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+        return st.block_influence[static_cast<size_t>(x)] < st.block_influence[static_cast<size_t>(y)];
+    });
+    for (int n = 1; n <= st.max_block; ++n) {  // drop the n least influential layers, wherever they are
+        std::vector<bool> drop(static_cast<size_t>(L), false);
+        double s = 0;
+        for (int i = 0; i < n; ++i) drop[static_cast<size_t>(order[static_cast<size_t>(i)])] = true,
+                                    s += st.block_influence[static_cast<size_t>(order[static_cast<size_t>(i)])];
+        std::vector<int> keep;
+        for (int i = 0; i < L; ++i)
+            if (!drop[static_cast<size_t>(i)]) keep.push_back(i);
+        out.push_back({"prune-bi", n, order[0], s, spec_from_layers(keep, L)});
+    }
+    // Self-merge seams: repeating block [a, a+k) right after itself feeds it x_{a+k}; where that is closest to
+    // x_a, the block sees the kind of input it was trained on. The 3 best (a, k) over every k.
+    std::vector<LayerSuggestion> seams;
+    for (int k = 1; k <= st.max_block; ++k)
+        for (int a = 0; a + k <= L; ++a) {
+            const std::string spec = "0:" + std::to_string(a + k) + "," + std::to_string(a) + ":";
+            seams.push_back({"merge", k, a, st.angular[static_cast<size_t>(k - 1)][static_cast<size_t>(a)], spec});
+        }
+    std::stable_sort(seams.begin(), seams.end(), [](const LayerSuggestion& x, const LayerSuggestion& y) { return x.score < y.score; });
+    for (size_t i = 0; i < std::min<size_t>(3, seams.size()); ++i) out.push_back(seams[i]);
+    return out;
 }
 
 }  // namespace strata

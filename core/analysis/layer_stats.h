@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/analysis/perplexity.h"
@@ -30,5 +31,16 @@ double cosine(const float* a, const float* b, int n);
 
 // Layer lists and specs for the suggestions: "0:27,28:" from the kept layers of a model with n_layers.
 std::string spec_from_layers(const std::vector<int>& layers, int n_layers);
+
+// --layer-spec suggestions from the statistics: for n = 1..max_block, drop the block of n layers whose ends are
+// closest in angle ("prune-angular"), drop the n lowest-BI layers ("prune-bi"); and the 3 best self-merge seams
+// ("merge": repeat [start, start+n) right after itself where x_{start+n} is closest to x_start).
+struct LayerSuggestion {
+    std::string kind;  // "prune-angular", "prune-bi", "merge"
+    int n = 0, start = 0;
+    double score = 0;  // angular distance, or the sum of the dropped layers' BI
+    std::string spec;
+};
+std::vector<LayerSuggestion> suggest_layer_specs(const LayerStats& st);
 
 }  // namespace strata
