@@ -218,6 +218,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     return from_file(load_model_file(path, opts.tokenizer_path));
 }
 
+Tokenizer load_tokenizer(const std::string& path, const LoadOptions& opts) {
+    return Tokenizer::from_metadata(load_model_file(path, opts.tokenizer_path).meta);
+}
+
 std::shared_ptr<const Model> Model::from_file(ModelFile file) {
     auto m = std::make_shared<Model>();
     m->file_ = std::move(file);
