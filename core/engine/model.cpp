@@ -250,7 +250,7 @@ void Model::pack_weights() {
     std::vector<const WeightView*> todo;
     auto want = [&](const WeightView* w) {
         if (!w || !K.repack[static_cast<int>(w->dtype)]) return;
-        if (w->rows() % K.pack_rows != 0 || w->cols() % 32 != 0) return;
+        if (w->rows() % K.pack_rows != 0) return;
         if (std::find(todo.begin(), todo.end(), w) != todo.end()) return;
         todo.push_back(w);
     };
