@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
     add(strata::cli::register_tokenize);
+    // Lists start empty: no "[]" as their default in --help.
+    for (CLI::App* sub : app.get_subcommands({}))
+        for (CLI::Option* opt : sub->get_options())
+            if (opt->get_default_str() == "[]") opt->default_str("");
     // llama.cpp's spelling -ngl N (a multi-letter single-dash flag, which CLI11 does not take) is
     // --n-gpu-layers N.
     std::vector<std::string> args;

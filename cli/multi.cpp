@@ -21,14 +21,14 @@ struct KeyInfo {
 const KeyInfo kKeys[] = {
     {"layer-spec", "layers to run (Python slices, e.g. 0:20 prunes, 0:8,4:12 self-merges)"},
     {"tokenizer", "llama2.c tokenizer.bin"},
-    {"ctx-size", "context size in tokens"},
-    {"threads", "threads"},
+    {"ctx-size", "context size in tokens (0: the model's training context)"},
+    {"threads", "threads (0: all hardware threads; never more than those)"},
     {"batch-size", "prompt tokens per batched pass"},
-    {"temp", "temperature; 0 = greedy"},
-    {"top-k", "top-k (0 = off)"},
-    {"top-p", "top-p (1 = off)"},
-    {"min-p", "min-p (0 = off)"},
-    {"repeat-penalty", "repetition penalty (1 = off)"},
+    {"temp", "temperature (0: greedy)"},
+    {"top-k", "top-k (0: off)"},
+    {"top-p", "top-p (1: off)"},
+    {"min-p", "min-p (0: off)"},
+    {"repeat-penalty", "repetition penalty (1: off)"},
     {"repeat-last-n", "tokens the penalty looks back over"},
     {"seed", "RNG seed (-1: a random one)"},
     {"system", "system prompt"},
@@ -72,7 +72,8 @@ std::string default_text(const std::string& key, const Settings& role_defaults) 
 // never waits for the models to load; -t above the hardware threads warns once.
 void check_value(CLI::Option* opt, const std::string& key, const Settings& role_defaults = {}) {
     opt->default_str(default_text(key, role_defaults));
-    if (const NumberRule* rule = session_setting_rule(key)) opt->check(number_check(*rule));
+    if (const NumberRule* rule = session_setting_rule(key))
+        opt->check(number_check(*rule))->type_name(rule->integer ? "INT" : "FLOAT");
     if (key == "threads") opt->each([](const std::string& v) { warn_if_too_many_threads(std::stoi(v)); });
 }
 
