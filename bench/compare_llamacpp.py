@@ -1,94 +1,145 @@
 #!/usr/bin/env python3
-"""strata vs llama.cpp on the same GGUF files, threads and machine, measured side by side in one run.
+"""strata vs upstream llama.cpp on the same GGUF files, threads, depth and machine, interleaved in one run.
 
-For each model: llama.cpp's llama-bench and `strata bench` (pp512 and tg128 by default, medians of -r
-repetitions), a memory-read-bandwidth probe (bench_matmul's streaming sum) in the same run, and the ratio
-table written to its section of bench/RESULTS.md (machine, commit, date).
+For each model and test (tg64, tg64 at depth 4096 with llama.cpp's flash attention on, pp512): rounds of
+llama-bench and `strata bench` one after the other (the order alternating between rounds, so slow drift of
+the machine hits both alike), each round -r repetitions; the medians, the spread (max / min) of each side's
+samples, the ratio, and every row read against its limit measured in the same run: `strata bench` measures the
+read bandwidth (its weights are streamed once per token) and the int8 dot-product peak on the same threads at
+each start (CpuLimits, core/engine/sysinfo.h), and the row uses the median of that model's probes.
 
-Models: SmolLM2-135M-Instruct Q4_1 (real), and synthetic random-weight GGUFs that `strata synth` writes
-(Llama-3.2-1B at Q4_0, Q4_K and Q8_0, Llama-3-8B at Q4_0), cached under $STRATA_CACHE/models/synthetic.
+  % of limit (tg rows) = tok/s x (weight bytes + KV cache bytes read per token) / read probe; each side's own KV
+                         cache (strata f32, llama.cpp's default f16) at the test's depth
+  % of peak  (pp rows) = tok/s x 2 x the weight matrices' multiply-adds per token / int8 dot peak
 
-  bench/compare_llamacpp.py [--build build] [--threads 2] [--reps 3] [--models smollm2,1b-q4_0,...] [--out bench/RESULTS.md]
+Models: synthetic random-weight GGUFs of the Llama-3.2-1B shape at every weight type strata loads (and Q4_K_M /
+Q5_K_M mixes laid out as llama.cpp's quantizer lays them), and of the Llama-3-8B shape at Q4_0 and Q4_K, written
+by `strata synth` into $STRATA_CACHE/models/synthetic when missing; optional real files (smollm2, gemma3).
 
-Models left out of --models keep their row from the previous run, marked with its commit.
+  bench/compare_llamacpp.py --llamacpp /work/llama.cpp-build/bin --llamacpp-src /work/llama.cpp-src \\
+      [--build build] [--threads 2] [--models 1b-q4_0,...] [--tests tg64,tg64@d4096,pp512] [--out bench/RESULTS.md]
 
-llama.cpp comes from tests/reference/build_llamacpp.sh (PyPI llama-cpp-python's vendored tree, cached).
+Writes the "speed" section of --out (bench/results_md.py) and every sample to --raw (JSON). Rows whose decode is
+under 97% of the probe take their explanation from bench/compare_notes.json ("model|test": text).
 """
+from __future__ import annotations
+
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_md  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("STRATA_CACHE", os.path.expanduser("~/.cache/strata"))
+SYN = os.path.join(CACHE, "models", "synthetic")
+
+
+def synthetic(shape: str, dtype: str, label: str):
+    return (f"{label} {dtype} (synthetic)", os.path.join(SYN, f"{shape}-{dtype}.gguf"), (shape, dtype))
+
 
 MODELS = {
+    **{f"1b-{t.lower()}": synthetic("llama3.2-1b", t, "Llama-3.2-1B shape")
+       for t in ("F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M", "Q5_K_M")},
+    "8b-q4_0": synthetic("llama3-8b", "Q4_0", "Llama-3-8B shape"),
+    "8b-q4_k": synthetic("llama3-8b", "Q4_K", "Llama-3-8B shape"),
     "smollm2": ("SmolLM2-135M-Instruct Q4_1 (real)", os.path.join(CACHE, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"), None),
     "gemma3": ("Gemma 3 270M Q4_K_M (real)", os.path.join(CACHE, "models", "gemma-3-270m-q4_k_m.gguf"), None),
-    "1b-q4_0": ("Llama-3.2-1B shape Q4_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q4_0.gguf"), ("llama3.2-1b", "Q4_0")),
-    "1b-q4_k": ("Llama-3.2-1B shape Q4_K (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q4_K.gguf"), ("llama3.2-1b", "Q4_K")),
-    "1b-q8_0": ("Llama-3.2-1B shape Q8_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3.2-1b-Q8_0.gguf"), ("llama3.2-1b", "Q8_0")),
-    "8b-q4_0": ("Llama-3-8B shape Q4_0 (synthetic)", os.path.join(CACHE, "models", "synthetic", "llama3-8b-Q4_0.gguf"), ("llama3-8b", "Q4_0")),
 }
+DEFAULT_MODELS = [k for k in MODELS if k.startswith(("1b-", "8b-"))]
 
 
-def run(cmd, **kw):
+def parse_test(name: str):
+    """'tg64', 'pp512', 'tg64@d4096', 'tg64@d4096/f16' -> (kind, tokens, depth, strata's cache type). llama.cpp
+    keeps its default f16 cache; '/f16' runs strata with --cache-type f16 too (its default is f32)."""
+    m = re.fullmatch(r"(tg|pp)(\d+)(?:@d(\d+))?(?:/(f16|f32))?", name)
+    if not m:
+        raise SystemExit(f"bad test '{name}' (use tg64, pp512, tg64@d4096, tg64@d4096/f16)")
+    return m.group(1), int(m.group(2)), int(m.group(3) or 0), m.group(4) or "f32"
+
+
+def run(cmd, timeout=7200):
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout).stdout
 
 
-def llama_bench(bin_dir, model, threads, reps, n_prompt, n_gen):
+def llama_bench(bin_dir, model, threads, test, reps):
+    kind, n, depth, _ = parse_test(test)
     out = run([os.path.join(bin_dir, "llama-bench"), "-m", model, "-t", str(threads), "-r", str(reps),
-               "-p", str(n_prompt), "-n", str(n_gen), "-o", "json"]).stdout
-    res = {}
-    for row in json.loads(out):
-        test = f"pp{row['n_prompt']}" if row["n_prompt"] else f"tg{row['n_gen']}"
-        samples = row.get("samples_ts") or [row["avg_ts"]]
-        res[test] = statistics.median(samples)
-    return res
-
-
-def strata_bench(strata, model, threads, reps, n_prompt, n_gen):
-    out = run([strata, "bench", "-m", model, "-t", str(threads), "-r", str(reps), "-p", str(n_prompt),
-               "-n", str(n_gen), "-o", "json"]).stdout
+               "-p", str(n if kind == "pp" else 0), "-n", str(n if kind == "tg" else 0), "-d", str(depth),
+               "-fa", "1", "-o", "json"])
     rows = json.loads(out)
-    return {r["test"]: r["tokens_per_second"] for r in rows}, rows[0]["unique_weight_bytes"], rows[0]["isa"]
+    assert len(rows) == 1, rows
+    return rows[0].get("samples_ts") or [rows[0]["avg_ts"]], rows[0]
 
 
-def bandwidth_gbs(bench_bin):
-    """Read bandwidth from bench_matmul's memread probes (best median, GB/s), or None if unavailable."""
-    if not os.path.exists(bench_bin):
-        return None
-    out = run([bench_bin, "--benchmark_filter=memread/", "--benchmark_repetitions=5",
-               "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]).stdout
-    vals = [b["bytes_per_second"] for b in json.loads(out)["benchmarks"] if b.get("aggregate_name") == "median"]
-    return max(vals) / 1e9 if vals else None
+def strata_bench(strata, model, threads, test, reps):
+    kind, n, depth, cache = parse_test(test)
+    out = run([strata, "bench", "-m", model, "-t", str(threads), "-r", str(reps), "-p", str(n if kind == "pp" else 0),
+               "-n", str(n if kind == "tg" else 0), "-d", str(depth), "--cache-type", cache, "-o", "json"])
+    rows = [r for r in json.loads(out) if r["spec"] == "base"]
+    assert len(rows) == 1, rows
+    return rows[0]["samples"], rows[0]
+
+
+def spread(samples):
+    return max(samples) / min(samples) if samples and min(samples) > 0 else 0.0
+
+
+def cpu_name():
+    info = open("/proc/cpuinfo").read()
+    name = re.search(r"model name\s*:\s*(.*)", info).group(1).strip()
+    fam = re.search(r"cpu family\s*:\s*(\d+)", info)
+    mod = re.search(r"^model\s*:\s*(\d+)", info, re.M)
+    arch = {(25, 17): "Zen 4", (25, 97): "Zen 4", (25, 1): "Zen 3", (26, 2): "Zen 5", (26, 17): "Zen 5"}
+    if fam and mod:
+        f, m = int(fam.group(1)), int(mod.group(1))
+        name += f" (family {f}, model {m}" + (f": {arch[(f, m)]}" if (f, m) in arch else "") + ")"
+    return name
+
+
+def llama_commit(src):
+    if not src:
+        return "unknown commit"
+    r = subprocess.run(["git", "-C", src, "log", "-1", "--format=%H %cd"], capture_output=True, text=True)
+    return r.stdout.strip() or "unknown commit"
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--llamacpp", default=os.path.join(CACHE, "llamacpp", "build", "bin"))
+    ap.add_argument("--llamacpp", required=True, help="folder with llama-bench (a build of upstream llama.cpp)")
+    ap.add_argument("--llamacpp-src", default="", help="its git checkout or mirror, for the commit")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("-p", "--n-prompt", type=int, default=512)
-    ap.add_argument("-n", "--n-gen", type=int, default=128)
-    ap.add_argument("--models", default="smollm2,gemma3,1b-q4_0,1b-q4_k,1b-q8_0,8b-q4_0")
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument("--tests", default="tg64,tg64@d4096,tg64@d4096/f16,pp512")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of each side per test (1B and smaller)")
+    ap.add_argument("--reps", type=int, default=1, help="repetitions per round")
+    ap.add_argument("--depth-rounds", type=int, default=2, help="rounds of a test at depth (its cache is filled once per round)")
+    ap.add_argument("--depth-reps", type=int, default=3)
+    ap.add_argument("--big-rounds", type=int, default=2, help="rounds for the 8B shape (minutes per repetition)")
+    ap.add_argument("--big-reps", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    ap.add_argument("--raw", default=os.path.join(ROOT, "bench", "compare_llamacpp.json"))
+    ap.add_argument("--notes", default=os.path.join(ROOT, "bench", "compare_notes.json"))
     a = ap.parse_args()
     strata = os.path.join(a.build, "strata")
-    if not os.path.exists(os.path.join(a.llamacpp, "llama-bench")):
-        run(["bash", os.path.join(ROOT, "tests", "reference", "build_llamacpp.sh")], env={**os.environ, "SKIP_PYTHON": "1"})
+    for k in a.models.split(","):
+        if k not in MODELS:
+            raise SystemExit(f"unknown model '{k}' (choose from {', '.join(MODELS)})")
+    tests = a.tests.split(",")
+    for t in tests:
+        parse_test(t)
 
-    rows = []
+    started = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
+    results = []  # one dict per (model, test)
     for key in a.models.split(","):
         label, path, synth = MODELS[key]
         if synth and not os.path.exists(path):
@@ -97,65 +148,94 @@ def main():
         if not os.path.exists(path):
             print(f"skip {key}: {path} missing", file=sys.stderr)
             continue
-        ref = llama_bench(a.llamacpp, path, a.threads, a.reps, a.n_prompt, a.n_gen)
-        ours, weight_bytes, isa = strata_bench(strata, path, a.threads, a.reps, a.n_prompt, a.n_gen)
-        rows.append((key, label, weight_bytes, isa, ours, ref))
-    bw = bandwidth_gbs(os.path.join(a.build, "bench", "bench_matmul"))
+        big = key.startswith("8b-")
+        for test in tests:
+            depth = parse_test(test)[2]
+            rounds, reps = ((a.big_rounds, a.big_reps) if big else
+                            (a.depth_rounds, a.depth_reps) if depth else (a.rounds, a.reps))
+            ours, ref, probes, load = [], [], [], []
+            info = ref_info = None
+            for r in range(rounds):
+                load.append(os.getloadavg()[0])
+                order = ("llama", "strata") if r % 2 == 0 else ("strata", "llama")
+                for side in order:
+                    if side == "llama":
+                        s, ref_info = llama_bench(a.llamacpp, path, a.threads, test, reps)
+                        ref += s
+                    else:
+                        s, info = strata_bench(strata, path, a.threads, test, reps)
+                        ours += s
+                        probes.append({"read_gbps": info["copy_bandwidth_gbps"], "int8_gops": info["int8_peak_gops"]})
+            results.append({"model": key, "label": label, "test": test, "strata": ours, "llama": ref,
+                            "probes": probes, "load_1min": load, "strata_row": info,
+                            "llama_row": {k: ref_info[k] for k in ("type_k", "type_v", "flash_attn", "n_threads",
+                                                                     "model_size", "n_depth")}})
+            print(json.dumps({k: results[-1][k] for k in ("model", "test", "strata", "llama")}), file=sys.stderr)
+    finished = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
+    meta = {"strata_commit": results_md.commit(), "llama_cpp": llama_commit(a.llamacpp_src), "cpu": cpu_name(),
+            "cores": os.cpu_count(), "threads": a.threads, "started": started, "finished": finished,
+            "argv": sys.argv[1:]}
+    with open(a.raw, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    notes = json.load(open(a.notes)) if os.path.exists(a.notes) else {}
+    text = render(meta, results, notes)
+    results_md.replace_section(a.out, "speed", text)
+    print(text)
 
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cpu = "?"
-    try:
-        cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read()).group(1)
-    except Exception:
-        pass
-    pp, tg = f"pp{a.n_prompt}", f"tg{a.n_gen}"
+
+def limit_pcts(res):
+    """(strata %, llama.cpp %, probe text) of a row: tg rows against the read probe, pp rows against the int8 peak."""
+    kind = parse_test(res["test"])[0]
+    row = res["strata_row"]
+    ours, ref = statistics.median(res["strata"]), statistics.median(res["llama"])
+    if kind == "tg":
+        probe = statistics.median(p["read_gbps"] for p in res["probes"]) * 1e9
+        weights = row["weight_read_gbps"] * 1e9 / row["tokens_per_second"]  # bytes per token
+        kv_strata = row["kv_read_gbps"] * 1e9 / row["tokens_per_second"]  # its cache type, this depth
+        elem = {"f16": 2, "f32": 4}
+        kv_llama = kv_strata * elem[res["llama_row"]["type_k"]] / elem[row["kv_type"]]
+        return (100 * ours * (weights + kv_strata) / probe, 100 * ref * (weights + kv_llama) / probe,
+                f"{probe / 1e9:.1f} GB/s")
+    peak = statistics.median(p["int8_gops"] for p in res["probes"]) * 1e9
+    ops = row["int8_gops"] * 1e9 / row["tokens_per_second"]  # per token
+    return 100 * ours * ops / peak, 100 * ref * ops / peak, f"{peak / 1e9:.0f} GOPS int8"
+
+
+def render(meta, results, notes):
+    loads = [x for r in results for x in r["load_1min"]]
     lines = [
         "# strata vs llama.cpp",
         "",
-        f"Measured side by side in one run by `bench/compare_llamacpp.py` on {datetime.date.today()}, strata commit "
-        f"{commit}; machine: {cpu}, {os.cpu_count()} cores, {platform.system()}; {a.threads} threads for both; "
-        f"medians of {a.reps} repetitions (llama-bench `-r`, `strata bench -r`). llama.cpp: the tree vendored by "
-        "PyPI llama-cpp-python 0.3.36, built by tests/reference/build_llamacpp.sh (native flags).",
+        f"Measured side by side in one run by `bench/compare_llamacpp.py` from {meta['started'][0]} to "
+        f"{meta['finished'][0]}, strata commit {meta['strata_commit']}, llama.cpp {meta['llama_cpp']} (CPU backend, "
+        f"GGML_NATIVE, OpenMP; `llama-bench -fa 1`, its default f16 KV cache). Machine: {meta['cpu']}, "
+        f"{meta['cores']} cores, Linux; {meta['threads']} threads for both. 1-minute load average at the start of each "
+        f"round: {min(loads):.2f} to {max(loads):.2f}." if loads else "",
         "",
-        f"Read bandwidth probe (one thread, streaming sum, same run): {bw:.1f} GB/s." if bw else "Read bandwidth probe: not built.",
+        "Each cell is the median of the samples of interleaved rounds (llama-bench, then `strata bench`, the order "
+        "alternating); spread = max / min of that side's samples. Limit: tg rows, the read bandwidth that `strata "
+        "bench` measured at the start of each of its runs (a 512 MiB buffer streamed by every thread with AVX-512 "
+        "loads; the median of that model's runs), against the weight bytes plus each side's KV cache bytes read per "
+        "token; pp rows, the int8 dot-product peak measured the same way (vpdpbusd from registers), against 2 x the "
+        "weight matrices' multiply-adds per token.",
         "",
-        f"| model | strata kernels | {pp} strata | {pp} llama.cpp | ratio | {tg} strata | {tg} llama.cpp | ratio | decode GB/s | % of probe |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| model | test | strata t/s | spread | llama.cpp t/s | spread | ratio | limit (probe) | strata % of limit | "
+        "llama.cpp % of limit | below 97%: why |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
-    # Models of the table not measured in this run keep their earlier row, marked with that run's commit (a
-    # run of a few models does not drop the slow ones' rows).
-    measured = {r[0] for r in rows}
-    old = results_md.read_section(a.out, "speed")
-    m = re.search(r"strata commit (\w+)", old)
-    old_commit = m.group(1) if m else "?"
-    kept = []  # (model key, table row): the rows kept from before, then this run's
-    for line in old.splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        if len(cells) < 3 or not line.startswith("| "):
-            continue
-        for key, (label, _, _) in MODELS.items():
-            if key not in measured and cells[1].startswith(label):
-                if "earlier" not in cells[1]:
-                    line = line.replace(label, f"{label}, earlier run of commit {old_commit}", 1)
-                kept.append((key, line))
-    for key, label, wb, isa, ours, ref in rows:
-        def ratio(t):
-            return f"{ours[t] / ref[t]:.2f}x" if t in ours and t in ref and ref[t] else "-"
-        gbs = ours.get(tg, 0) * wb / 1e9
-        pct = f"{100 * gbs / bw:.0f}%" if bw else "-"
-        kept.append((key, f"| {label} | {isa} | {ours.get(pp, 0):.1f} | {ref.get(pp, 0):.1f} | {ratio(pp)} | "
-                     f"{ours.get(tg, 0):.1f} | {ref.get(tg, 0):.1f} | {ratio(tg)} | {gbs:.1f} | {pct} |"))
-    order = list(MODELS)
-    lines += [line for _, line in sorted(kept, key=lambda kl: order.index(kl[0]))]  # the models' order, old or new
-    lines += ["", "A row marked \"earlier run of commit X\" was not measured in this run (--models) and is kept from the "
-              "section as it was." if any("earlier" in line for _, line in kept) else ""]
-    lines += ["", "Decode GB/s = generation tok/s x the model's weight bytes (every matrix is read once per token; for "
-              "an untied model this also counts the input embedding table, of which decode reads one row, so it "
-              "overstates Llama-3-8B's by about 6%). % of probe compares it with the one-thread probe above; decode runs "
-              "on all the threads given, which together can read faster than one.", ""]
-    text = "\n".join(lines)
-    results_md.replace_section(a.out, "speed", text)  # the other scripts' sections stay
-    print(text)
+    for res in results:
+        ours, ref = statistics.median(res["strata"]), statistics.median(res["llama"])
+        p_ours, p_ref, probe = limit_pcts(res)
+        kind = parse_test(res["test"])[0]
+        note = ""
+        if kind == "tg" and p_ours < 97:
+            note = notes.get(f"{res['model']}|{res['test']}", "(not explained yet)")
+        test = res["test"].replace("@d", " @ d").replace("/f16", ", strata --cache-type f16")
+        lines.append(f"| {res['label']} | {test} | {ours:.2f} | {spread(res['strata']):.3f} | {ref:.2f} | "
+                     f"{spread(res['llama']):.3f} | {ours / ref:.2f}x | {probe} | {p_ours:.1f}% | {p_ref:.1f}% | {note} |")
+    lines += ["", "Command: `python3 bench/compare_llamacpp.py " + " ".join(meta["argv"]) + "` (every sample: "
+              "bench/compare_llamacpp.json).", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ std::function<int()> register_show(CLI::App& app) {
                 std::printf("  %-45s %s\n", k.c_str(), f.meta.find(k)->to_display().c_str());
         }
         std::printf("\n");
-        print_plan_summary(m, lm.plan, context_size(c, args->model.n_ctx));
+        print_plan_summary(m, lm.plan, context_size(c, args->model.n_ctx), forward_options(args->model).kv_type);
         return 0;
     };
 }

@@ -48,6 +48,10 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
         ->check(setting_check("threads"))
         ->each([](const std::string& v) { warn_if_too_many_threads(std::stoi(v)); });
     app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per batched pass")->check(setting_check("batch-size"));
+    app.add_option("--cache-type", o.cache_type,
+                   "element type of the KV cache (llama.cpp's -ctk and -ctv together): f32 keeps every bit of K and V; "
+                   "f16 (llama.cpp's default) halves what decoding at depth reads")
+        ->check(CLI::IsMember({"f16", "f32"}));
     app.add_option("--device", o.device, "where the forward pass runs: cpu or cuda")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     app.add_option("--n-gpu-layers,--gpu-layers", o.n_gpu_layers,
@@ -130,6 +134,7 @@ ForwardOptions forward_options(const ModelOptions& o) {
     f.n_ctx = o.n_ctx;
     f.n_threads = o.n_threads;
     f.max_batch = o.n_batch;
+    f.kv_type = o.cache_type == "f16" ? KvType::F16 : KvType::F32;
     f.device = o.device.empty() ? (o.n_gpu_layers > 0 ? "cuda" : "cpu") : o.device;
     f.n_gpu_steps = o.n_gpu_layers;
     return f;
@@ -138,7 +143,7 @@ ForwardOptions forward_options(const ModelOptions& o) {
 bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o) {
     if (!o.show_plan) return false;
     const int n_ctx = context_size(m.model->config(), o.n_ctx);
-    print_plan_summary(*m.model, m.plan, n_ctx);
+    print_plan_summary(*m.model, m.plan, n_ctx, forward_options(o).kv_type);
     return true;
 }
 
@@ -161,7 +166,7 @@ std::string human_bytes(double n) {
 }
 
 // Steps vs file layers, virtual parameters vs unique weight bytes, KV bytes: what a spec costs.
-void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
+void print_plan_summary(const Model& m, const Plan& plan, int n_ctx, KvType kv_type) {
     const ModelConfig& c = m.config();
     const std::vector<int> layers = plan.layers();
     const PlanCost cost = plan_cost(m, plan);
@@ -169,7 +174,7 @@ void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
     const size_t unique_bytes = cost.unique_weight_bytes;
     const std::vector<int>& repeated = cost.repeated;
     const std::vector<int>& dropped = cost.dropped;
-    const size_t kv_per_token = 2ull * layers.size() * c.kv_dim() * sizeof(float);
+    const size_t kv_per_token = 2ull * layers.size() * c.kv_dim() * kv_type_bytes(kv_type);
     std::printf("plan:          %s\n", plan.spec.empty() ? "(all layers)" : plan.spec.c_str());
     std::printf("layers:        %s\n", compact_layer_list(layers).c_str());
     std::printf("steps:         %zu (file layers: %d)\n", layers.size(), c.n_layers);
@@ -182,7 +187,8 @@ void print_plan_summary(const Model& m, const Plan& plan, int n_ctx) {
     }
     std::printf("virtual params: %s (%lld)\n", human_count(virt).c_str(), static_cast<long long>(virt));
     std::printf("unique weights: %s\n", human_bytes(unique_bytes).c_str());
-    std::printf("KV cache:      %s per token, %s at context %d\n", human_bytes(kv_per_token).c_str(),
+    std::printf("KV cache:      %s per token (%s), %s at context %d\n", human_bytes(kv_per_token).c_str(),
+                kv_type == KvType::F16 ? "f16" : "f32",
                 human_bytes(static_cast<double>(kv_per_token) * n_ctx).c_str(), n_ctx);
 }
 

@@ -37,6 +37,7 @@ struct ModelOptions {
     int n_ctx = kDefaultContext;  // 0: the model's training context; kDefaultContext: that, at most 4096
     int n_threads = 0;
     int n_batch = 256;
+    std::string cache_type = "f32";  // the CPU's KV cache: f32, or f16 (llama.cpp's default)
     std::string device;     // cpu | cuda; empty: cpu, or cuda when -ngl is given
     int n_gpu_layers = -1;  // -ngl: plan steps offloaded to the GPU (-1: all with --device cuda)
 };
@@ -56,7 +57,7 @@ struct LoadedModel {
 };
 LoadedModel load_model(const ModelOptions& o);
 // What a plan costs: steps vs file layers, virtual parameters vs unique weight bytes, KV bytes.
-void print_plan_summary(const Model& model, const Plan& plan, int n_ctx);
+void print_plan_summary(const Model& model, const Plan& plan, int n_ctx, KvType kv_type);
 // With --show: prints the plan summary and returns true (the command then exits 0).
 bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o);
 ForwardOptions forward_options(const ModelOptions& o);

@@ -30,6 +30,22 @@ using RepackFn = void (*)(const void* w, size_t w_row_bytes, int64_t rows, int64
 using MatmulPackedFn = void (*)(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x,
                                 size_t x_row_bytes, int64_t B, float* y, int64_t ldy);
 
+// The element type of a KV cache: F32, or F16 (llama.cpp's default: half the bytes a decode step reads from the
+// cache, which at a depth of thousands of tokens rivals the weights). The attention kernels come in both.
+enum class KvType { F32 = 0, F16 = 1 };
+inline constexpr int kNumKvTypes = 2;
+inline size_t kv_type_bytes(KvType t) { return t == KvType::F16 ? 2 : 4; }
+// One query head against n_kv cached positions: out = softmax(q.K^T * scale) V, online softmax.
+//   q: (head_dim) floats;  k, v: n_kv rows of the cache's type, row stride k_stride / v_stride elements;
+//   out: (head_dim)
+using AttentionFn = void (*)(const float* q, const void* k, size_t k_stride, const void* v, size_t v_stride, int n_kv,
+                             int head_dim, float scale, float* out);
+// nq query heads (rows q + i * q_stride) that share one KV head, against the same n_kv cached positions; out rows
+// out + i * out_stride. A query's result is the same bits whatever nq and its place in the group.
+using AttentionGroupFn = void (*)(const float* q, size_t q_stride, int nq, const void* k, size_t k_stride,
+                                  const void* v, size_t v_stride, int n_kv, int head_dim, float scale, float* out,
+                                  size_t out_stride);
+
 struct KernelTable {
     const char* isa = "scalar";
     QuantizeRowFn quantize_row[kNumDTypes] = {};      // by activation dtype
@@ -49,16 +65,12 @@ struct KernelTable {
     //   neox=false rotates pairs (2i, 2i+1) (GGUF llama); neox=true pairs (i, i + rot_dim/2) (Gemma, Qwen).
     void (*rope)(float* x, int n_heads, int head_dim, int rot_dim, int pos, float theta_base, float freq_scale,
                  const float* freq_factors, bool neox) = nullptr;
-    // One query head against n_kv cached positions: out = softmax(q.K^T * scale) V, online softmax.
-    //   q: (head_dim);  k, v: n_kv rows, row stride k_stride / v_stride floats;  out: (head_dim)
-    void (*attention)(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
-                      int n_kv, int head_dim, float scale, float* out) = nullptr;
-    // nq query heads (rows q + i * q_stride) that share one KV head, against the same n_kv cached positions; out
-    //   rows out + i * out_stride. Where set and head_dim % attention_group_dims == 0, the forward pass calls this
-    //   instead of attention() (for every token, so results stay batch-invariant): a query's result is the same
-    //   bits whatever nq and its place in the group. nullptr: attention() per head.
-    void (*attention_group)(const float* q, size_t q_stride, int nq, const float* k, size_t k_stride, const float* v,
-                            size_t v_stride, int n_kv, int head_dim, float scale, float* out, size_t out_stride) = nullptr;
+    // Attention over a cache of each KvType (indexed by it). attention_group, where set and head_dim %
+    // attention_group_dims == 0, is what the forward pass calls instead of attention() (for every token, so
+    // results stay batch-invariant); nullptr: attention() per head. An F16 cache's result is the F32 kernel's
+    // on the same values (each element widened to float as it is loaded).
+    AttentionFn attention[kNumKvTypes] = {};
+    AttentionGroupFn attention_group[kNumKvTypes] = {};
     int attention_group_dims = 0;
     // hb[i] = silu(hb[i]) * hb2[i]
     void (*swiglu)(float* hb, const float* hb2, int64_t n) = nullptr;
@@ -66,6 +78,16 @@ struct KernelTable {
     void (*geglu)(float* hb, const float* hb2, int64_t n) = nullptr;
     // x[i] += y[i]
     void (*add)(float* x, const float* y, int64_t n) = nullptr;
+
+    // Probes of the limits a benchmark reads its speed against (strata bench runs them on every thread, in the
+    // same run): decode streams its weights once per token, prefill is bound by the integer dots.
+    //   read_stream: reads `bytes` (a multiple of 512, p 64-byte aligned) with this table's widest loads, the
+    //     simplest loop that keeps the loads in flight; returns a checksum so the reads cannot be dropped.
+    //   int8_dot_peak: `rounds` rounds of independent int8 dot-product instructions (the ones this table's
+    //     quantized matmuls use: vpdpbusd, vpmaddubsw + vpmaddwd, sdot, ...), from registers; returns the int8
+    //     multiply-adds done (with *sink set from the results so they cannot be dropped).
+    uint64_t (*read_stream)(const void* p, size_t bytes) = nullptr;
+    int64_t (*int8_dot_peak)(int64_t rounds, int32_t* sink) = nullptr;
 };
 
 enum class Isa { Scalar, Avx2, Avx512, Neon };

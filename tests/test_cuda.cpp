@@ -349,9 +349,10 @@ TEST(CudaKernels, AttentionMatchesScalarReference) {
             for (int h = 0; h < c.heads; ++h) {
                 const int p = c.pos + b, t0 = c.window > 0 ? std::max(0, p - c.window + 1) : 0;
                 const int kvh = h / (c.heads / c.kv_heads);
-                scalar().attention(&q[b * q_dim + h * c.hd], &k[static_cast<size_t>(t0) * kv_dim + kvh * c.hd], kv_dim,
-                                   &v[static_cast<size_t>(t0) * kv_dim + kvh * c.hd], kv_dim, p - t0 + 1, c.hd, scale,
-                                   &want[b * q_dim + h * c.hd]);
+                scalar().attention[static_cast<int>(KvType::F32)](
+                    &q[b * q_dim + h * c.hd], &k[static_cast<size_t>(t0) * kv_dim + kvh * c.hd], kv_dim,
+                    &v[static_cast<size_t>(t0) * kv_dim + kvh * c.hd], kv_dim, p - t0 + 1, c.hd, scale,
+                    &want[b * q_dim + h * c.hd]);
             }
         for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5f * (1.f + std::fabs(want[i]))) << "at " << i;
     }

@@ -15,8 +15,8 @@
 using namespace strata;
 using namespace strata::test;
 
-TEST(ForwardThreads, BatchedPrefillOnTwoThreadsEqualsTokenByTokenOnOneBitForBit) {
-    STRATA_REQUIRE_FILE(smollm2_path());
+namespace {
+void expect_batched_equals_token_by_token(KvType kv_type) {
     auto m = Model::load(smollm2_path());
     const std::string text =
         "The layers of a transformer can be repeated, removed or reordered without copying a single weight: "
@@ -27,6 +27,7 @@ TEST(ForwardThreads, BatchedPrefillOnTwoThreadsEqualsTokenByTokenOnOneBitForBit)
 
     ForwardOptions fo;
     fo.n_ctx = 128, fo.max_batch = 64, fo.n_threads = 2;  // two batches, the first of 64 x 1536 FFN floats
+    fo.kv_type = kv_type;
     Forward batched(m, make_plan(*m), fo);
     const auto all = batched.eval(prompt, 0, /*all_logits=*/true);
     const std::vector<float> prefill(all.begin(), all.end());
@@ -38,4 +39,16 @@ TEST(ForwardThreads, BatchedPrefillOnTwoThreadsEqualsTokenByTokenOnOneBitForBit)
         const auto l = single.eval(std::span<const int32_t>(&prompt[i], 1), static_cast<int>(i));
         ASSERT_EQ(std::memcmp(l.data(), prefill.data() + i * V, V * sizeof(float)), 0) << "position " << i;
     }
+}
+}  // namespace
+
+TEST(ForwardThreads, BatchedPrefillOnTwoThreadsEqualsTokenByTokenOnOneBitForBit) {
+    STRATA_REQUIRE_FILE(smollm2_path());
+    expect_batched_equals_token_by_token(KvType::F32);
+}
+
+// The same with an F16 cache (--cache-type f16): its rows are rounded once, when they are written.
+TEST(ForwardThreads, SameWithAnF16Cache) {
+    STRATA_REQUIRE_FILE(smollm2_path());
+    expect_batched_equals_token_by_token(KvType::F16);
 }

@@ -156,6 +156,27 @@ TEST(KernelsSimd, TablesAvailable) {
     }
 }
 
+// The probes read every byte they are given (the checksum is the sum of the 64-bit words, the same in any order)
+// and report the multiply-adds they ran.
+TEST(KernelsSimd, ProbesReadEveryByteAndCountTheirDots) {
+    const size_t bytes = 64 * 1024 + 512;  // a multiple of 512, not of a larger stride
+    std::vector<uint64_t> buf(bytes / 8 + 8);
+    auto* p = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
+    std::mt19937_64 rng(5);
+    uint64_t want = 0;
+    for (size_t i = 0; i < bytes / 8; ++i) want += (p[i] = rng());
+    for (Isa i : available_isas()) {
+        const KernelTable& K = *kernels_for(i);
+        ASSERT_NE(K.read_stream, nullptr) << isa_name(i);
+        ASSERT_NE(K.int8_dot_peak, nullptr) << isa_name(i);
+        EXPECT_EQ(K.read_stream(p, bytes), want) << isa_name(i);
+        int32_t sink = 0;
+        const int64_t one = K.int8_dot_peak(1, &sink);
+        EXPECT_GT(one, 0) << isa_name(i);
+        EXPECT_EQ(K.int8_dot_peak(1000, &sink), 1000 * one) << isa_name(i);
+    }
+}
+
 // Inputs that probe the rounding rules: exact halves (x * id lands on k + 0.5), ties of magnitude with both
 // signs (Q8_K keeps the first), all-zero blocks, blocks whose scale is a subnormal half, huge and tiny values.
 std::vector<float> tricky_floats(int64_t n, uint32_t seed) {
@@ -476,34 +497,54 @@ TEST(KernelsSimd, ScalarGegluIsTheTanhGelu) {
     }
 }
 
-// Grouped-query attention (tables that have it): every query of a group as the scalar attention gives it, within
-// the per-head kernels' bound, and the same bits alone as in any group (the forward pass relies on it for batch
-// invariance).
+// A KV cache's rows as the kernels read them: floats as they are, or rounded to halves (with the same values
+// widened back, for the kernels' F32 form). data() is what attention[t] takes.
+struct CacheRows {
+    KvType type;
+    std::vector<float> f32;  // the values the kernel sees, as floats
+    std::vector<f16_t> f16;
+    CacheRows(const std::vector<float>& x, KvType t) : type(t), f32(x) {
+        if (t == KvType::F16) {
+            f16.resize(x.size());
+            for (size_t i = 0; i < x.size(); ++i) f32[i] = f16_to_f32(f16[i] = f32_to_f16(x[i]));
+        }
+    }
+    const void* data() const { return type == KvType::F16 ? static_cast<const void*>(f16.data()) : f32.data(); }
+};
+constexpr KvType kKvTypes[] = {KvType::F32, KvType::F16};
+int kv(KvType t) { return static_cast<int>(t); }
+const char* kv_name(KvType t) { return t == KvType::F16 ? "f16" : "f32"; }
+
+// Grouped-query attention (tables that have it), over both cache types: every query of a group as the scalar
+// attention gives it, within the per-head kernels' bound, and the same bits alone as in any group (the forward
+// pass relies on it for batch invariance).
 TEST(KernelsSimd, AttentionGroupMatchesScalarAndIsGroupInvariant) {
     const KernelTable& S = scalar();
     bool any = false;
     uint32_t seed = 900;
     for (Isa isa : simd_isas()) {
         const KernelTable& K = *kernels_for(isa);
-        if (!K.attention_group) continue;
+        for (KvType t : kKvTypes) {
+        if (!K.attention_group[kv(t)]) continue;
         any = true;
-        SCOPED_TRACE(isa_name(isa));
+        SCOPED_TRACE(std::string(isa_name(isa)) + " cache " + kv_name(t));
         for (int hd : {16, 64, 80, 128, 256}) {
             if (hd % K.attention_group_dims != 0) continue;
             for (int n_kv : {1, 2, 5, 33, 300}) {
                 const int nq = 6;
                 const size_t stride = static_cast<size_t>(hd) * 2 + 16, q_stride = hd + 16;
                 const auto q = random_floats(q_stride * nq, seed++, 2.0f);
-                const auto k = random_floats(stride * n_kv, seed++), v = random_floats(stride * n_kv, seed++);
+                const CacheRows k(random_floats(stride * n_kv, seed++), t), v(random_floats(stride * n_kv, seed++), t);
                 const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
                 float vmax = 0;
-                for (float f : v) vmax = std::max(vmax, std::fabs(f));
+                for (float f : v.f32) vmax = std::max(vmax, std::fabs(f));
                 std::vector<float> all(q_stride * nq, std::nanf(""));
-                K.attention_group(q.data(), q_stride, nq, k.data(), stride, v.data(), stride, n_kv, hd, scale, all.data(),
-                                  q_stride);
+                K.attention_group[kv(t)](q.data(), q_stride, nq, k.data(), stride, v.data(), stride, n_kv, hd, scale,
+                                         all.data(), q_stride);
                 for (int i = 0; i < nq; ++i) {
                     std::vector<float> want(hd), got(all.begin() + i * q_stride, all.begin() + i * q_stride + hd);
-                    S.attention(q.data() + i * q_stride, k.data(), stride, v.data(), stride, n_kv, hd, scale, want.data());
+                    S.attention[kv(t)](q.data() + i * q_stride, k.data(), stride, v.data(), stride, n_kv, hd, scale,
+                                       want.data());
                     expect_rel(got, want, vmax, "attention_group hd=" + std::to_string(hd) + " n_kv=" + std::to_string(n_kv));
                     for (int d = hd; d < static_cast<int>(q_stride) && i + 1 < nq; ++d)
                         ASSERT_TRUE(std::isnan(all[i * q_stride + d])) << "wrote between the output rows";
@@ -511,16 +552,49 @@ TEST(KernelsSimd, AttentionGroupMatchesScalarAndIsGroupInvariant) {
                 for (int first = 0; first < nq; ++first)  // groups of every size at every place: the same bits
                     for (int n = 1; first + n <= nq; ++n) {
                         std::vector<float> part(q_stride * n);
-                        K.attention_group(q.data() + first * q_stride, q_stride, n, k.data(), stride, v.data(), stride, n_kv,
-                                          hd, scale, part.data(), q_stride);
+                        K.attention_group[kv(t)](q.data() + first * q_stride, q_stride, n, k.data(), stride, v.data(),
+                                                 stride, n_kv, hd, scale, part.data(), q_stride);
                         for (int i = 0; i < n; ++i)
                             ASSERT_EQ(std::memcmp(&part[i * q_stride], &all[(first + i) * q_stride], hd * sizeof(float)), 0)
                                 << "query " << first + i << " in a group of " << n << " hd=" << hd << " n_kv=" << n_kv;
                     }
             }
         }
+        }
     }
     if (!any) GTEST_SKIP() << "no kernel table here has grouped attention";
+}
+
+// An F16 cache gives, in every table (the scalar one too), the bits the F32 kernel gives on the same values
+// widened to floats: the cache type changes what is stored, never the arithmetic.
+TEST(KernelsSimd, AttentionOverF16CacheIsTheF32KernelOnItsValues) {
+    uint32_t seed = 77;
+    for (Isa isa : available_isas()) {
+        const KernelTable& K = *kernels_for(isa);
+        SCOPED_TRACE(isa_name(isa));
+        for (int hd : {8, 16, 64, 80, 128}) {
+            for (int n_kv : {1, 7, 33, 100}) {
+                const size_t stride = static_cast<size_t>(hd) * 3 + 8;
+                const auto q = random_floats(static_cast<size_t>(hd) * 4, seed++, 2.0f);
+                const CacheRows k(random_floats(stride * n_kv, seed++), KvType::F16),
+                    v(random_floats(stride * n_kv, seed++), KvType::F16);
+                const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+                std::vector<float> a(hd), b(hd);
+                K.attention[kv(KvType::F16)](q.data(), k.data(), stride, v.data(), stride, n_kv, hd, scale, a.data());
+                K.attention[kv(KvType::F32)](q.data(), k.f32.data(), stride, v.f32.data(), stride, n_kv, hd, scale, b.data());
+                ASSERT_EQ(std::memcmp(a.data(), b.data(), hd * sizeof(float)), 0) << "hd=" << hd << " n_kv=" << n_kv;
+                if (K.attention_group[kv(KvType::F16)] && hd % K.attention_group_dims == 0) {
+                    std::vector<float> ga(hd * 4), gb(hd * 4);
+                    K.attention_group[kv(KvType::F16)](q.data(), hd, 4, k.data(), stride, v.data(), stride, n_kv, hd,
+                                                       scale, ga.data(), hd);
+                    K.attention_group[kv(KvType::F32)](q.data(), hd, 4, k.f32.data(), stride, v.f32.data(), stride,
+                                                       n_kv, hd, scale, gb.data(), hd);
+                    ASSERT_EQ(std::memcmp(ga.data(), gb.data(), ga.size() * sizeof(float)), 0)
+                        << "group hd=" << hd << " n_kv=" << n_kv;
+                }
+            }
+        }
+    }
 }
 
 TEST(KernelsSimd, FloatOpsMatchScalar) {
@@ -559,20 +633,22 @@ TEST(KernelsSimd, FloatOpsMatchScalar) {
                 expect_rel(got, want, 0, "add n=" + std::to_string(n));
             }
         }
-        for (int hd : {8, 16, 64, 80, 128, 256}) {
-            for (int n_kv : {1, 2, 7, 33, 300}) {
-                const size_t stride = static_cast<size_t>(hd) * 3 + 8;  // rows of a wider cache (GQA layout)
-                const auto q = random_floats(hd, seed++, 2.0f);
-                const auto k = random_floats(stride * n_kv, seed++), v = random_floats(stride * n_kv, seed++);
-                std::vector<float> want(hd), got(hd);
-                const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-                S.attention(q.data(), k.data(), stride, v.data(), stride, n_kv, hd, scale, want.data());
-                K.attention(q.data(), k.data(), stride, v.data(), stride, n_kv, hd, scale, got.data());
-                float vmax = 0;
-                for (float f : v) vmax = std::max(vmax, std::fabs(f));
-                expect_rel(got, want, vmax, "attention hd=" + std::to_string(hd) + " n_kv=" + std::to_string(n_kv));
+        for (KvType t : kKvTypes)
+            for (int hd : {8, 16, 64, 80, 128, 256}) {
+                for (int n_kv : {1, 2, 7, 33, 300}) {
+                    const size_t stride = static_cast<size_t>(hd) * 3 + 8;  // rows of a wider cache (GQA layout)
+                    const auto q = random_floats(hd, seed++, 2.0f);
+                    const CacheRows k(random_floats(stride * n_kv, seed++), t), v(random_floats(stride * n_kv, seed++), t);
+                    std::vector<float> want(hd), got(hd);
+                    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+                    S.attention[kv(t)](q.data(), k.data(), stride, v.data(), stride, n_kv, hd, scale, want.data());
+                    K.attention[kv(t)](q.data(), k.data(), stride, v.data(), stride, n_kv, hd, scale, got.data());
+                    float vmax = 0;
+                    for (float f : v.f32) vmax = std::max(vmax, std::fabs(f));
+                    expect_rel(got, want, vmax, std::string("attention ") + kv_name(t) + " hd=" + std::to_string(hd) +
+                                                    " n_kv=" + std::to_string(n_kv));
+                }
             }
-        }
         // rope: whole and partial rotation (rot_dim < head_dim, pair counts that are not a multiple of the vector
         // width), with and without per-pair frequency factors, head sizes past a SIMD kernel's chunk of pairs.
         for (bool neox : {false, true}) {

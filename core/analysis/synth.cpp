@@ -61,12 +61,37 @@ std::vector<uint8_t> ones(int64_t n) {
     return b;
 }
 
+// llama.cpp's use_more_bits (src/llama-quant.cpp): the layers whose attn_v and ffn_down an "_M" mix keeps in Q6_K.
+bool more_bits_layer(int layer, int n_layers) {
+    return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
 }  // namespace
 
-void write_synthetic_model(const std::string& path, const SynthShape& s, DType type, uint64_t seed) {
+SynthTypes synth_types(const std::string& name) {
+    std::string names;
+    for (uint32_t id = 0; id < kNumDTypes; ++id) {
+        const DTypeTraits& t = dtype_traits(id);
+        if (!t.name || !t.supported) continue;
+        names += std::string(names.empty() ? "" : " ") + t.name;
+        if (name == t.name) return {name, static_cast<DType>(id), false};
+    }
+    if (name == "Q4_K_M") return {name, DType::Q4_K, true};
+    if (name == "Q5_K_M") return {name, DType::Q5_K, true};
+    throw std::invalid_argument("unknown or unsupported weight type '" + name + "' (choose from: " + names +
+                                " Q4_K_M Q5_K_M)");
+}
+
+void write_synthetic_model(const std::string& path, const SynthShape& s, const SynthTypes& quant, uint64_t seed) {
+    const DType type = quant.base;
+    // The type of a layer's attn_v and ffn_down: the base type, or Q6_K where an "_M" mix keeps more bits.
+    auto v_down_type = [&](int layer) {
+        return quant.k_m_mix && more_bits_layer(layer, s.n_layers) ? DType::Q6_K : type;
+    };
+    const DType output_type = quant.k_m_mix ? DType::Q6_K : type;
     GGUFWriter w;
     w.add_string("general.architecture", "llama");
-    w.add_string("general.name", "synthetic " + s.name + " " + dtype_name(type) + " (random weights)");
+    w.add_string("general.name", "synthetic " + s.name + " " + quant.name + " (random weights)");
     w.add_u32("llama.block_count", static_cast<uint32_t>(s.n_layers));
     w.add_u32("llama.embedding_length", static_cast<uint32_t>(s.dim));
     w.add_u32("llama.feed_forward_length", static_cast<uint32_t>(s.hidden_dim));
@@ -106,20 +131,24 @@ void write_synthetic_model(const std::string& path, const SynthShape& s, DType t
 
     const int64_t hd = s.dim / s.n_heads, q_dim = hd * s.n_heads, kv_dim = hd * s.n_kv_heads;
     uint64_t k = seed;
-    w.add_tensor_copy("token_embd.weight", type, {s.dim, s.vocab}, random_matrix(type, s.dim, s.vocab, ++k));
+    const DType embd_type = s.tied_output ? output_type : type;
+    w.add_tensor_copy("token_embd.weight", embd_type, {s.dim, s.vocab}, random_matrix(embd_type, s.dim, s.vocab, ++k));
     w.add_tensor_copy("output_norm.weight", DType::F32, {s.dim}, ones(s.dim));
-    if (!s.tied_output) w.add_tensor_copy("output.weight", type, {s.dim, s.vocab}, random_matrix(type, s.dim, s.vocab, ++k));
+    if (!s.tied_output)
+        w.add_tensor_copy("output.weight", output_type, {s.dim, s.vocab}, random_matrix(output_type, s.dim, s.vocab, ++k));
     for (int l = 0; l < s.n_layers; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         w.add_tensor_copy(p + "attn_norm.weight", DType::F32, {s.dim}, ones(s.dim));
         w.add_tensor_copy(p + "attn_q.weight", type, {s.dim, q_dim}, random_matrix(type, s.dim, q_dim, ++k));
         w.add_tensor_copy(p + "attn_k.weight", type, {s.dim, kv_dim}, random_matrix(type, s.dim, kv_dim, ++k));
-        w.add_tensor_copy(p + "attn_v.weight", type, {s.dim, kv_dim}, random_matrix(type, s.dim, kv_dim, ++k));
+        const DType tv = v_down_type(l);
+        w.add_tensor_copy(p + "attn_v.weight", tv, {s.dim, kv_dim}, random_matrix(tv, s.dim, kv_dim, ++k));
         w.add_tensor_copy(p + "attn_output.weight", type, {q_dim, s.dim}, random_matrix(type, q_dim, s.dim, ++k));
         w.add_tensor_copy(p + "ffn_norm.weight", DType::F32, {s.dim}, ones(s.dim));
         w.add_tensor_copy(p + "ffn_gate.weight", type, {s.dim, s.hidden_dim}, random_matrix(type, s.dim, s.hidden_dim, ++k));
         w.add_tensor_copy(p + "ffn_up.weight", type, {s.dim, s.hidden_dim}, random_matrix(type, s.dim, s.hidden_dim, ++k));
-        w.add_tensor_copy(p + "ffn_down.weight", type, {s.hidden_dim, s.dim}, random_matrix(type, s.hidden_dim, s.dim, ++k));
+        const DType td = v_down_type(l);
+        w.add_tensor_copy(p + "ffn_down.weight", td, {s.hidden_dim, s.dim}, random_matrix(td, s.hidden_dim, s.dim, ++k));
     }
     w.write(path);
 }

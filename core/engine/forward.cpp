@@ -2,10 +2,6 @@
 
 #include "cuda/backend.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,14 +13,14 @@
 
 namespace strata {
 
-KVCache::KVCache(int n_slots, int n_ctx, int kv_dim)
-    : n_slots_(n_slots), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+KVCache::KVCache(int n_slots, int n_ctx, int kv_dim, KvType type)
+    : n_slots_(n_slots), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type) {
     if (n_slots <= 0 || n_ctx <= 0 || kv_dim <= 0) throw std::invalid_argument("KV cache: empty shape");
     const size_t n = static_cast<size_t>(n_slots) * n_ctx * kv_dim;
     // Pages are touched only when written, so an over-large cache would fail late, mid-generation:
     // refuse up front what this machine's memory cannot hold.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    const double need = 2.0 * static_cast<double>(n) * sizeof(float), have = static_cast<double>(pages) * page;
+    const double need = 2.0 * static_cast<double>(n) * kv_type_bytes(type), have = static_cast<double>(pages) * page;
     if (pages > 0 && page > 0 && need > have)
     {
         char msg[256];
@@ -34,8 +30,8 @@ KVCache::KVCache(int n_slots, int n_ctx, int kv_dim)
                       n_ctx, n_slots, need / (1 << 30), have / (1 << 30));
         throw std::runtime_error(msg);
     }
-    k_.reset(new float[n]);  // uninitialised on purpose: a position is written before it is read
-    v_.reset(new float[n]);
+    k_.reset(new uint8_t[n * kv_type_bytes(type)]);  // uninitialised on purpose: written before it is read
+    v_.reset(new uint8_t[n * kv_type_bytes(type)]);
 }
 
 RunState::RunState(const ModelConfig& c, int B) : max_batch(B) {
@@ -119,8 +115,8 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
       K_(kernels()),
       n_ctx_(context_size(model_->config(), opts.n_ctx)),
       n_threads_(thread_count(opts.n_threads)),
-      arena_(std::make_unique<tbb::task_arena>(n_threads_)),
-      kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim()),
+      team_(ThreadTeam::shared(n_threads_)),
+      kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim(), opts.kv_type),
       s_(model_->config(), std::max(1, opts.max_batch)) {
     const ModelConfig& c = model_->config();
     s_.xq.resize(static_cast<size_t>(s_.max_batch) * max_activation_row_bytes(c, model_->weights()));
@@ -156,32 +152,36 @@ namespace {
 // `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over
 // item indices. Up to one piece (a decode step's vectors) runs in one call, here.
 template <class F>
-void in_pieces(int64_t count, int64_t floats, F&& f) {
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(floats, 1));
-    if (count <= grain) return f(int64_t{0}, count);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, count, grain),
-                      [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+void in_pieces(ThreadTeam& team, int64_t count, int64_t floats, F&& f) {
+    team.parallel_for(count, std::max<int64_t>(1, 16384 / std::max<int64_t>(floats, 1)), f);
 }
 
 // An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector
 // or tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
 template <class F>
-void elementwise(int64_t n, F&& f) {
+void elementwise(ThreadTeam& team, int64_t n, F&& f) {
     constexpr int64_t kBlock = 64;
-    in_pieces((n + kBlock - 1) / kBlock, kBlock, [&](int64_t b0, int64_t b1) {
+    in_pieces(team, (n + kBlock - 1) / kBlock, kBlock, [&](int64_t b0, int64_t b1) {
         const int64_t i0 = b0 * kBlock, i1 = std::min(n, b1 * kBlock);
         f(i0, i1 - i0);
     });
 }
 }  // namespace
 
+void Forward::store_kv(uint8_t* dst, const float* x, int n) {
+    if (kv_.type() == KvType::F16)
+        K_.quantize_row[static_cast<int>(DType::F16)](x, dst, n);  // round to nearest even, as llama.cpp stores it
+    else
+        std::memcpy(dst, x, sizeof(float) * static_cast<size_t>(n));
+}
+
 void Forward::add(float* x, const float* y, int64_t n) {
-    elementwise(n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
+    elementwise(*team_, n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
 }
 
 void Forward::gated(float* hb, const float* hb2, int64_t n) {
     const auto fn = model_->config().ffn_gelu ? K_.geglu : K_.swiglu;
-    elementwise(n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
+    elementwise(*team_, n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
 }
 
 void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool same_x) {
@@ -191,7 +191,7 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool 
     uint8_t* xq = s_.xq.data();
     if (!(same_x && xq_of_.x == x && xq_of_.t == vdt && xq_of_.n == n && xq_of_.B == B)) {
         const QuantizeRowFn quantize = K_.quantize_row[static_cast<int>(vdt)];
-        tbb::parallel_for(0, B, [&](int b) { quantize(x + static_cast<size_t>(b) * n, xq + b * xrb, n); });
+        team_->for_each(B, [&](int64_t b) { quantize(x + b * n, xq + b * xrb, n); });
         xq_of_ = {x, vdt, n, B};
     }
     if (const void* packed = model_->packed(&w)) {  // row-interleaved copy made at load: split by row groups
@@ -201,24 +201,23 @@ void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool 
         // by side (the packed K-quants), and more streams at once get more of the memory's bandwidth.
         const int64_t grain =
             std::max<int64_t>({1, groups / (8 * n_threads_), std::min<int64_t>(4, groups / n_threads_)});
-        tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups, grain), [&](const tbb::blocked_range<int64_t>& g) {
-            mp(packed, n, g.begin() * P, g.end() * P, xq, xrb, B, y, rows);
+        team_->parallel_for(groups, grain, [&](int64_t g0, int64_t g1) {
+            mp(packed, n, g0 * P, g1 * P, xq, xrb, B, y, rows);
         });
         return;
     }
     const MatmulFn mm = K_.matmul[static_cast<int>(w.dtype)];
     // Row chunks: enough to balance the threads, large enough to amortise the activation reads.
     const int64_t grain = std::max<int64_t>(16, rows / (8 * n_threads_));
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain), [&](const tbb::blocked_range<int64_t>& r) {
-        mm(w.data, w.row_bytes, n, r.begin(), r.end(), xq, xrb, B, y, rows);
-    });
+    team_->parallel_for(rows, grain,
+                        [&](int64_t r0, int64_t r1) { mm(w.data, w.row_bytes, n, r0, r1, xq, xrb, B, y, rows); });
 }
 
 void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int B, int n) {
     const float eps = model_->config().rms_eps;
     const float* wt = reinterpret_cast<const float*>(w.data);
     // Rows on the threads: a row's bits do not depend on the split.
-    in_pieces(B, n, [&](int64_t b0, int64_t b1) {
+    in_pieces(*team_, B, n, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) K_.rmsnorm(out + b * n, x + b * n, wt, n, eps);
     });
 }
@@ -229,33 +228,37 @@ void Forward::attention(const Step& step, int B, int pos) {
     const int group = c.n_heads / c.n_kv_heads;
     const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
     const int window = step.kind == LayerKind::SlidingWindow ? c.sliding_window : 0;
-    if (K_.attention_group && hd % K_.attention_group_dims == 0) {
+    const int kvt = static_cast<int>(kv_.type());
+    if (K_.attention_group[kvt] && hd % K_.attention_group_dims == 0) {
         // Jobs of (token, KV head, block of the query heads sharing it): a block reads each K/V row once. The block
         // size only shapes the work (a query's bits do not depend on it): the whole group, halved while there are
         // fewer than two jobs per thread (decode).
-        const int threads = tbb::this_task_arena::max_concurrency();
+        const int threads = team_->size();
         int per = group;
         while (per > 1 && B * c.n_kv_heads * ((group + per - 1) / per) < 2 * threads) per = (per + 1) / 2;
         const int blocks = (group + per - 1) / per;
-        tbb::parallel_for(0, B * c.n_kv_heads * blocks, [&](int job) {
+        team_->for_each(B * c.n_kv_heads * blocks, [&](int64_t job64) {
+            const int job = static_cast<int>(job64);
             const int b = job / (c.n_kv_heads * blocks), kvh = job / blocks % c.n_kv_heads, blk = job % blocks;
             const int h0 = kvh * group + blk * per, nq = std::min(per, group - blk * per);
             const int p = pos + b;
             const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
-            K_.attention_group(&s_.q[static_cast<size_t>(b) * q_dim + h0 * hd], hd, nq,
-                               kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim, kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim,
-                               p - t0 + 1, hd, scale, &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd], hd);
+            K_.attention_group[kvt](&s_.q[static_cast<size_t>(b) * q_dim + h0 * hd], hd, nq,
+                                    kv_.k(step.kv_slot, t0, kvh * hd), kv_dim, kv_.v(step.kv_slot, t0, kvh * hd),
+                                    kv_dim, p - t0 + 1, hd, scale, &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd],
+                                    hd);
         });
         return;
     }
-    tbb::parallel_for(0, B * c.n_heads, [&](int job) {
+    team_->for_each(B * c.n_heads, [&](int64_t job64) {
+        const int job = static_cast<int>(job64);
         const int b = job / c.n_heads, h = job % c.n_heads;
         const int p = pos + b;
         const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
         const int kvh = h / group;
-        K_.attention(&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim,
-                     kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim, p - t0 + 1, hd, scale,
-                     &s_.xb2[static_cast<size_t>(b) * q_dim + h * hd]);
+        K_.attention[kvt](&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv_.k(step.kv_slot, t0, kvh * hd), kv_dim,
+                          kv_.v(step.kv_slot, t0, kvh * hd), kv_dim, p - t0 + 1, hd, scale,
+                          &s_.xb2[static_cast<size_t>(b) * q_dim + h * hd]);
     });
 }
 
@@ -273,17 +276,15 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, b
     if (all_logits) s_.logits.resize(static_cast<size_t>(n) * c.vocab_size);
     if (gpu_ && observer_) throw std::runtime_error("hidden-state analysis runs on the CPU only (drop --device cuda)");
     gpu_logits_ = nullptr;
-    arena_->execute([&] {
-        for (int done = 0; done < n; done += s_.max_batch) {
-            const int b = std::min(s_.max_batch, n - done);
-            if (all_logits)
-                eval_batch(tokens.data() + done, b, pos + done, Logits::All,
-                           s_.logits.data() + static_cast<size_t>(done) * c.vocab_size);
-            else
-                eval_batch(tokens.data() + done, b, pos + done, done + b == n ? Logits::Last : Logits::None,
-                           s_.logits.data());
-        }
-    });
+    for (int done = 0; done < n; done += s_.max_batch) {
+        const int b = std::min(s_.max_batch, n - done);
+        if (all_logits)
+            eval_batch(tokens.data() + done, b, pos + done, Logits::All,
+                       s_.logits.data() + static_cast<size_t>(done) * c.vocab_size);
+        else
+            eval_batch(tokens.data() + done, b, pos + done, done + b == n ? Logits::Last : Logits::None,
+                       s_.logits.data());
+    }
     if (all_logits) return std::span<const float>(s_.logits.data(), static_cast<size_t>(n) * c.vocab_size);
     return std::span<const float>(gpu_logits_ ? gpu_logits_ : s_.logits.data(), static_cast<size_t>(c.vocab_size));
 }
@@ -334,8 +335,8 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
         matmul(*L.wk, s_.xb.data(), B, s_.k.data(), true);
         matmul(*L.wv, s_.xb.data(), B, s_.v.data(), true);
         // Per token (on the threads: every token's work is its own): biases, q/k norms, RoPE, into the cache.
-        tbb::parallel_for(tbb::blocked_range<int>(0, B, 4), [&](const tbb::blocked_range<int>& tr) {
-            for (int b = tr.begin(); b < tr.end(); ++b) {
+        team_->parallel_for(B, 4, [&](int64_t b0, int64_t b1) {
+            for (int b = static_cast<int>(b0); b < b1; ++b) {
                 float* q = &s_.q[static_cast<size_t>(b) * q_dim];
                 float* k = &s_.k[static_cast<size_t>(b) * kv_dim];
                 float* v = &s_.v[static_cast<size_t>(b) * kv_dim];
@@ -356,8 +357,8 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
                         factors, c.rope_neox);
                 K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
                         factors, c.rope_neox);
-                std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
-                std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
+                store_kv(kv_.k(step.kv_slot, pos + b), k, kv_dim);
+                store_kv(kv_.v(step.kv_slot, pos + b), v, kv_dim);
             }
         });
         attention(step, B, pos);

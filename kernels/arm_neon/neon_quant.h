@@ -359,7 +359,32 @@ void set_q(KernelTable& t, DType d) {
     t.vec_dot[static_cast<uint32_t>(d)] = &vec_dot_q<Family>;
 }
 
+// The probes (KernelTable::read_stream, int8_dot_peak) with this build's loads and int8 dot (sdot, or vmull +
+// vpadal): 128-bit loads into 8 accumulators; 8 independent dot chains from registers.
+uint64_t probe_read_stream(const void* p, size_t bytes) {
+    const auto* b = static_cast<const uint64_t*>(p);
+    uint64x2_t a[8];
+    for (int k = 0; k < 8; ++k) a[k] = vdupq_n_u64(0);
+    for (size_t i = 0; i < bytes / 8; i += 16)
+        for (int k = 0; k < 8; ++k) a[k] = vaddq_u64(a[k], vld1q_u64(b + i + 2 * k));
+    for (int k = 1; k < 8; ++k) a[0] = vaddq_u64(a[0], a[k]);
+    return vgetq_lane_u64(a[0], 0) + vgetq_lane_u64(a[0], 1);
+}
+
+int64_t probe_int8_dot_peak(int64_t rounds, int32_t* sink) {
+    const int8x16_t w = vdupq_n_s8(static_cast<int8_t>(3 + *sink)), x = vdupq_n_s8(static_cast<int8_t>(5 - *sink));
+    int32x4_t acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = vdupq_n_s32(k);
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int k = 0; k < 8; ++k) acc[k] = dot_s8(acc[k], w, x);
+    for (int k = 1; k < 8; ++k) acc[0] = vaddq_s32(acc[0], acc[k]);
+    *sink = vaddvq_s32(acc[0]);
+    return rounds * 8 * 16;
+}
+
 STRATA_INLINE void fill_quant_matmuls_here(KernelTable& t) {
+    t.read_stream = probe_read_stream;
+    t.int8_dot_peak = probe_int8_dot_peak;
     set_q<LegacyTiles<Legacy::Q4_0>>(t, DType::Q4_0);
     set_q<LegacyTiles<Legacy::Q4_1>>(t, DType::Q4_1);
     set_q<LegacyTiles<Legacy::Q5_0>>(t, DType::Q5_0);

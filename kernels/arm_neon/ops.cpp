@@ -130,23 +130,34 @@ void add(float* x, const float* y, int64_t n) {
     for (; i < n; ++i) x[i] += y[i];
 }
 
-STRATA_INLINE float dot_f32(const float* a, const float* b, int n) {
+// A cache row's elements widened to floats (F32 or F16 cache).
+STRATA_INLINE float32x4_t load4(const float* p) { return vld1q_f32(p); }
+STRATA_INLINE float32x4_t load4(const f16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+STRATA_INLINE float load1(const float* p) { return *p; }
+STRATA_INLINE float load1(const f16_t* p) { return neon_h2f(*p); }
+
+template <class T>
+STRATA_INLINE float dot_f32(const float* a, const T* b, int n) {
     float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
     int d = 0;
     for (; d + 8 <= n; d += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + d), vld1q_f32(b + d));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + d + 4), vld1q_f32(b + d + 4));
+        s0 = vfmaq_f32(s0, vld1q_f32(a + d), load4(b + d));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + d + 4), load4(b + d + 4));
     }
-    for (; d + 4 <= n; d += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + d), vld1q_f32(b + d));
+    for (; d + 4 <= n; d += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + d), load4(b + d));
     float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; d < n; ++d) s += a[d] * b[d];
+    for (; d < n; ++d) s += a[d] * load1(b + d);
     return s;
 }
 
 // Online softmax over the cache in chunks of kChunk positions, as the AVX2 kernel: the chunk's scores (vector dots
 // over head_dim), one rescale of the running output per chunk, then out += sum_t p_t v_t with vectors over head_dim.
-void attention(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride, int n_kv,
+// T: the cache's element type (float or f16_t).
+template <class T>
+void attention(const float* q, const void* k_, size_t k_stride, const void* v_, size_t v_stride, int n_kv,
                int head_dim, float scale, float* out) {
+    const T* k = static_cast<const T*>(k_);
+    const T* v = static_cast<const T*>(v_);
     constexpr int kChunk = 32;
     alignas(16) float p[kChunk];
     float m = -INFINITY, l = 0.0f;
@@ -179,12 +190,12 @@ void attention(const float* q, const float* k, size_t k_stride, const float* v, 
         for (; d + 4 <= head_dim; d += 4) {
             float32x4_t o = vmulq_n_f32(vld1q_f32(out + d), corr);
             for (int tt = 0; tt < nt; ++tt)
-                o = vfmaq_n_f32(o, vld1q_f32(v + static_cast<size_t>(t0 + tt) * v_stride + d), p[tt]);
+                o = vfmaq_n_f32(o, load4(v + static_cast<size_t>(t0 + tt) * v_stride + d), p[tt]);
             vst1q_f32(out + d, o);
         }
         for (; d < head_dim; ++d) {
             float o = out[d] * corr;
-            for (int tt = 0; tt < nt; ++tt) o += p[tt] * v[static_cast<size_t>(t0 + tt) * v_stride + d];
+            for (int tt = 0; tt < nt; ++tt) o += p[tt] * load1(v + static_cast<size_t>(t0 + tt) * v_stride + d);
             out[d] = o;
         }
     }
@@ -202,7 +213,8 @@ void fill_float_ops(KernelTable& t) {
     t.swiglu = gated<false>;
     t.geglu = gated<true>;
     t.add = add;
-    t.attention = attention;
+    t.attention[static_cast<int>(KvType::F32)] = attention<float>;
+    t.attention[static_cast<int>(KvType::F16)] = attention<f16_t>;
 }
 
 }  // namespace strata::neon

@@ -36,22 +36,29 @@ void rope(float* x, int n_heads, int head_dim, int rot_dim, int pos, float theta
     }
 }
 
-void attention(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride, int n_kv,
+inline float widen(float x) { return x; }
+inline float widen(f16_t x) { return f16_to_f32(x); }
+
+// T: the cache's element type (float or f16_t), widened to float as it is read.
+template <class T>
+void attention(const float* q, const void* k_, size_t k_stride, const void* v_, size_t v_stride, int n_kv,
                int head_dim, float scale, float* out) {
+    const T* k = static_cast<const T*>(k_);
+    const T* v = static_cast<const T*>(v_);
     // Online softmax (one pass over the cache): running max m, running denominator l.
     float m = -INFINITY, l = 0.0f;
     for (int d = 0; d < head_dim; ++d) out[d] = 0.0f;
     for (int t = 0; t < n_kv; ++t) {
-        const float* kt = k + t * k_stride;
+        const T* kt = k + t * k_stride;
         float s = 0.0f;
-        for (int d = 0; d < head_dim; ++d) s += q[d] * kt[d];
+        for (int d = 0; d < head_dim; ++d) s += q[d] * widen(kt[d]);
         s *= scale;
         const float m_new = s > m ? s : m;
         const float corr = std::exp(m - m_new);  // exp(-inf) = 0 on the first step
         const float p = std::exp(s - m_new);
         l = l * corr + p;
-        const float* vt = v + t * v_stride;
-        for (int d = 0; d < head_dim; ++d) out[d] = out[d] * corr + p * vt[d];
+        const T* vt = v + t * v_stride;
+        for (int d = 0; d < head_dim; ++d) out[d] = out[d] * corr + p * widen(vt[d]);
         m = m_new;
     }
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
@@ -86,7 +93,8 @@ void add(float* x, const float* y, int64_t n) {
 void fill_float_ops(KernelTable& t) {
     t.rmsnorm = rmsnorm;
     t.rope = rope;
-    t.attention = attention;
+    t.attention[static_cast<int>(KvType::F32)] = attention<float>;
+    t.attention[static_cast<int>(KvType::F16)] = attention<f16_t>;
     t.swiglu = swiglu;
     t.geglu = geglu;
     t.add = add;
@@ -96,6 +104,7 @@ void fill_table(KernelTable& t) {
     t.isa = "scalar";
     fill_quant_kernels(t);
     fill_float_ops(t);
+    fill_probes(t);
 }
 
 }  // namespace strata::generic

@@ -3,6 +3,7 @@
 // (x86_quant_legacy.h, x86_quant_k.h), F32/F16/BF16 matmuls (x86_float.h) and the float ops (ops.cpp).
 #define STRATA_X86_NS avx2
 #include "kernels/x86_avx2/x86_float.h"
+#include "kernels/x86_avx2/x86_probes.h"
 #include "kernels/x86_avx2/x86_quant_k.h"
 #include "kernels/x86_avx2/x86_quant_legacy.h"
 
@@ -51,6 +52,7 @@ bool fill_table(KernelTable& t) {
     set_k<KQuant::Q4_K>(t, DType::Q4_K);
     set_k<KQuant::Q5_K>(t, DType::Q5_K);
     set_k<KQuant::Q6_K>(t, DType::Q6_K);
+    fill_probes(t);
     return true;
 }
 

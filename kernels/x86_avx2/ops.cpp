@@ -89,23 +89,34 @@ void add(float* x, const float* y, int64_t n) {
     for (; i < n; ++i) x[i] += y[i];
 }
 
-STRATA_INLINE float dot_f32(const float* a, const float* b, int n) {
+// A cache row's elements widened to floats (F32 or F16 cache).
+STRATA_INLINE __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+STRATA_INLINE __m256 load8(const f16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+STRATA_INLINE float load1(const float* p) { return *p; }
+STRATA_INLINE float load1(const f16_t* p) { return x86_h2f(*p); }
+
+template <class T>
+STRATA_INLINE float dot_f32(const float* a, const T* b, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int d = 0;
     for (; d + 16 <= n; d += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d + 8), _mm256_loadu_ps(b + d + 8), s1);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), load8(b + d), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d + 8), load8(b + d + 8), s1);
     }
-    for (; d + 8 <= n; d += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), s0);
+    for (; d + 8 <= n; d += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), load8(b + d), s0);
     float s = hsum(_mm256_add_ps(s0, s1));
-    for (; d < n; ++d) s += a[d] * b[d];
+    for (; d < n; ++d) s += a[d] * load1(b + d);
     return s;
 }
 
 // Online softmax over the cache in chunks of kChunk positions: the chunk's scores (vector dots over head_dim), one
 // rescale of the running output per chunk, then out += sum_t p_t v_t with vectors over head_dim.
-void attention(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride, int n_kv,
+// T: the cache's element type (float or f16_t).
+template <class T>
+void attention(const float* q, const void* k_, size_t k_stride, const void* v_, size_t v_stride, int n_kv,
                int head_dim, float scale, float* out) {
+    const T* k = static_cast<const T*>(k_);
+    const T* v = static_cast<const T*>(v_);
     constexpr int kChunk = 32;
     alignas(32) float p[kChunk];
     float m = -INFINITY, l = 0.0f;
@@ -139,12 +150,12 @@ void attention(const float* q, const float* k, size_t k_stride, const float* v, 
         for (; d + 8 <= head_dim; d += 8) {
             __m256 o = _mm256_mul_ps(_mm256_loadu_ps(out + d), cv);
             for (int tt = 0; tt < nt; ++tt)
-                o = _mm256_fmadd_ps(_mm256_set1_ps(p[tt]), _mm256_loadu_ps(v + static_cast<size_t>(t0 + tt) * v_stride + d), o);
+                o = _mm256_fmadd_ps(_mm256_set1_ps(p[tt]), load8(v + static_cast<size_t>(t0 + tt) * v_stride + d), o);
             _mm256_storeu_ps(out + d, o);
         }
         for (; d < head_dim; ++d) {
             float o = out[d] * corr;
-            for (int tt = 0; tt < nt; ++tt) o += p[tt] * v[static_cast<size_t>(t0 + tt) * v_stride + d];
+            for (int tt = 0; tt < nt; ++tt) o += p[tt] * load1(v + static_cast<size_t>(t0 + tt) * v_stride + d);
             out[d] = o;
         }
     }
@@ -162,7 +173,8 @@ void fill_float_ops(KernelTable& t) {
     t.swiglu = gated<false>;
     t.geglu = gated<true>;
     t.add = add;
-    t.attention = attention;
+    t.attention[static_cast<int>(KvType::F32)] = attention<float>;
+    t.attention[static_cast<int>(KvType::F16)] = attention<f16_t>;
 }
 
 }  // namespace strata::avx2

@@ -42,6 +42,12 @@ STRATA_INLINE __m512 exp512(__m512 x) {
 
 constexpr int kChunk = 32;  // positions per online-softmax step
 
+// 16 elements of a cache row widened to floats (F32 or F16 cache): every later operation is the F32 kernel's.
+STRATA_INLINE __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+STRATA_INLINE __m512 load16(const f16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // The lane sums of 16 vectors a[m][k] at once: lane 4k + m of the result is the sum of a[m][k]'s lanes, added in
 // the pairs _mm512_reduce_add_ps adds them (lane i + lane i+8, then i + i+4, then i + i+2, then i + i+1), so each
 // sum has the bits it has alone (15 shuffle-and-add steps for 16 sums instead of 16 reductions).
@@ -66,14 +72,14 @@ STRATA_INLINE __m512 reduce_add_16(const __m512 (&a)[4][4]) {
 }
 
 // Scores of NQ queries against NK consecutive keys: p[i][t + j] = (q_i . k_{t+j}) * scale.
-template <int NQ, int NK>
-STRATA_INLINE void scores(const float* q, size_t q_stride, const float* k, size_t k_stride, int hd, float scale,
+template <int NQ, int NK, class T>
+STRATA_INLINE void scores(const float* q, size_t q_stride, const T* k, size_t k_stride, int hd, float scale,
                           float (*p)[kChunk], int t) {
     __m512 acc[NQ][NK];
     STRATA_UNROLL for (int i = 0; i < NQ; ++i) STRATA_UNROLL for (int j = 0; j < NK; ++j) acc[i][j] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d += 16) {
         __m512 kv[NK];
-        STRATA_UNROLL for (int j = 0; j < NK; ++j) kv[j] = _mm512_loadu_ps(k + j * k_stride + d);
+        STRATA_UNROLL for (int j = 0; j < NK; ++j) kv[j] = load16(k + j * k_stride + d);
         STRATA_UNROLL for (int i = 0; i < NQ; ++i) {
             const __m512 qv = _mm512_loadu_ps(q + i * q_stride + d);
             STRATA_UNROLL for (int j = 0; j < NK; ++j) acc[i][j] = _mm512_fmadd_ps(qv, kv[j], acc[i][j]);
@@ -93,8 +99,8 @@ STRATA_INLINE void scores(const float* q, size_t q_stride, const float* k, size_
 }
 
 // out_i[d .. d + 16 DB) = out_i * corr_i + sum_t p_i[t] v_t over the chunk's nt positions.
-template <int NQ, int DB>
-STRATA_INLINE void accumulate(const float (*p)[kChunk], const float* corr, const float* v, size_t v_stride, int nt,
+template <int NQ, int DB, class T>
+STRATA_INLINE void accumulate(const float (*p)[kChunk], const float* corr, const T* v, size_t v_stride, int nt,
                               float* out, size_t out_stride, int d) {
     __m512 o[NQ][DB];
     STRATA_UNROLL for (int i = 0; i < NQ; ++i) {
@@ -103,7 +109,7 @@ STRATA_INLINE void accumulate(const float (*p)[kChunk], const float* corr, const
     }
     for (int t = 0; t < nt; ++t) {
         __m512 vv[DB];
-        STRATA_UNROLL for (int b = 0; b < DB; ++b) vv[b] = _mm512_loadu_ps(v + t * v_stride + d + 16 * b);
+        STRATA_UNROLL for (int b = 0; b < DB; ++b) vv[b] = load16(v + t * v_stride + d + 16 * b);
         STRATA_UNROLL for (int i = 0; i < NQ; ++i) {
             const __m512 pv = _mm512_set1_ps(p[i][t]);
             STRATA_UNROLL for (int b = 0; b < DB; ++b) o[i][b] = _mm512_fmadd_ps(pv, vv[b], o[i][b]);
@@ -113,8 +119,8 @@ STRATA_INLINE void accumulate(const float (*p)[kChunk], const float* corr, const
         _mm512_storeu_ps(out + i * out_stride + d + 16 * b, o[i][b]);
 }
 
-template <int NQ>
-void attend(const float* q, size_t q_stride, const float* k, size_t k_stride, const float* v, size_t v_stride,
+template <int NQ, class T>
+void attend(const float* q, size_t q_stride, const T* k, size_t k_stride, const T* v, size_t v_stride,
             int n_kv, int hd, float scale, float* out, size_t out_stride) {
     alignas(64) float p[NQ][kChunk];
     float m[NQ], l[NQ], corr[NQ];
@@ -124,7 +130,7 @@ void attend(const float* q, size_t q_stride, const float* k, size_t k_stride, co
     }
     for (int t0 = 0; t0 < n_kv; t0 += kChunk) {
         const int nt = n_kv - t0 < kChunk ? n_kv - t0 : kChunk;
-        const float* kc = k + static_cast<size_t>(t0) * k_stride;
+        const T* kc = k + static_cast<size_t>(t0) * k_stride;
         int t = 0;
         for (; t + 4 <= nt; t += 4) scores<NQ, 4>(q, q_stride, kc + t * k_stride, k_stride, hd, scale, p, t);
         for (; t < nt; ++t) scores<NQ, 1>(q, q_stride, kc + t * k_stride, k_stride, hd, scale, p, t);
@@ -144,7 +150,7 @@ void attend(const float* q, size_t q_stride, const float* k, size_t k_stride, co
             l[i] = l[i] * corr[i] + _mm512_reduce_add_ps(ls);
             m[i] = m_new;
         }
-        const float* vc = v + static_cast<size_t>(t0) * v_stride;
+        const T* vc = v + static_cast<size_t>(t0) * v_stride;
         int d = 0;
         for (; d + 64 <= hd; d += 64) accumulate<NQ, 4>(p, corr, vc, v_stride, nt, out, out_stride, d);
         for (; d < hd; d += 16) accumulate<NQ, 1>(p, corr, vc, v_stride, nt, out, out_stride, d);
@@ -156,16 +162,20 @@ void attend(const float* q, size_t q_stride, const float* k, size_t k_stride, co
     }
 }
 
-void attention_group(const float* q, size_t q_stride, int nq, const float* k, size_t k_stride, const float* v,
+// T: the cache's element type (float or f16_t).
+template <class T>
+void attention_group(const float* q, size_t q_stride, int nq, const void* k_, size_t k_stride, const void* v_,
                      size_t v_stride, int n_kv, int head_dim, float scale, float* out, size_t out_stride) {
+    const T* k = static_cast<const T*>(k_);
+    const T* v = static_cast<const T*>(v_);
     for (int i = 0; i < nq; i += 4) {
         const float* qi = q + i * q_stride;
         float* oi = out + i * out_stride;
         switch (nq - i < 4 ? nq - i : 4) {
-            case 1: attend<1>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
-            case 2: attend<2>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
-            case 3: attend<3>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
-            default: attend<4>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
+            case 1: attend<1, T>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
+            case 2: attend<2, T>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
+            case 3: attend<3, T>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
+            default: attend<4, T>(qi, q_stride, k, k_stride, v, v_stride, n_kv, head_dim, scale, oi, out_stride); break;
         }
     }
 }
@@ -173,7 +183,8 @@ void attention_group(const float* q, size_t q_stride, int nq, const float* k, si
 }  // namespace
 
 void fill_attention(KernelTable& t) {
-    t.attention_group = attention_group;
+    t.attention_group[static_cast<int>(KvType::F32)] = attention_group<float>;
+    t.attention_group[static_cast<int>(KvType::F16)] = attention_group<f16_t>;
     t.attention_group_dims = 16;
 }
 
