@@ -346,8 +346,8 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
             const DType at = dtype_traits(wt).vec_dot_type;
             for (int64_t blocks : {1, 3, 17, 129}) {
                 const int64_t n = blocks * dtype_traits(wt).block_elems;
-                // Five row groups: calls over four and three of them (below) take the K-quants' decode paths
-                // with four, two and one group side by side.
+                // Five row groups: calls over four and three of them (below), with one and two tokens (decode)
+                // and more (prefill), each compared bit for bit with the full call.
                 const int64_t rows = 5 * P, B = 19, ldy = rows + 5;
                 const auto w = random_weights(wt, rows, n, 301);
                 const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);

@@ -4,26 +4,29 @@
 // elements of all 16 rows, the sub-block scales multiply whole lanes (vpmulld), and the float work of a
 // super-block is shared by the 16 rows.
 //
-// Per group and 256-element super-block (all offsets multiples of 64, so every vector load is aligned):
+// Per group and 256-element super-block (all offsets multiples of 64, so every vector load is aligned), the
+// vectors in the order decode reads them, so that a group is one sequential stream (the hardware prefetcher
+// follows it; two interleaved streams in a super-block, as an earlier layout had, left Q5_K and Q6_K decode
+// at 40% of the memory's bandwidth on Zen 4):
 // Q4_K (2368 bytes):
 //   32 vectors: vector 8c + g holds in byte 4r + t the byte qs[32c + 4g + t] of row r: low nibble = element
 //   64c + 4g + t (sub-block 2c), high nibble = element 64c + 32 + 4g + t (sub-block 2c + 1);
 //   8 x 16 bytes: the 6-bit scale of sub-block s of each row; 8 x 16 bytes: the 6-bit mins; 16 f16 d and
 //   dmin.
-// Q5_K (2880 bytes): as Q4_K, with 8 vectors of fifth bits after the 32: vector g holds qh[4g + t] (bits 2c
-//   and 2c+1: the fifth bits of the low and the high nibble of vector 8c + g).
-// Q6_K (3392 bytes):
-//   32 vectors of low nibbles: vector 16h + 8c + g holds in byte 4r + t the byte ql[64h + 32c + 4g + t] of
-//   row r (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64 + 32c + 4g + t);
-//   16 vectors of high bits: vector 8h + g holds qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
-//   t); 8 x 32 bytes: pair p holds the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at bytes
-//   2r and 2r+1 (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
+// Q5_K (2880 bytes): for each g, the 4 vectors of Q4_K's layout with that g (c = 0..3: qs[32c + 4g + t]),
+//   then the fifth bits: qh[4g + t] (bits 2c and 2c+1: the fifth bits of the low and the high nibble of
+//   vector c); then the scales, mins, d and dmin as Q4_K's.
+// Q6_K (3392 bytes): for h = 0, 1 and each g: two vectors of low nibbles, c = 0, 1: byte 4r + t holds
+//   ql[64h + 32c + 4g + t] of row r (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64
+//   + 32c + 4g + t), then the vector of high bits qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
+//   t); then 8 x 32 bytes: pair p holds the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at
+//   bytes 2r and 2r+1 (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
 // Q8_K activations are read in place (quants, float d, int16 bsums per 16 elements).
 //
-// Decode unpacks the bytes in registers as it reads them (four groups side by side); prefill unpacks each
-// group's super-blocks once into per-thread scratch (extract) and runs the tiles of 4 tokens over that: the
-// same vectors through the same arithmetic. Per (row, token, super-block), in one lane, the same operations
-// in the same order for any batch or row range (so a result is batch-invariant):
+// Decode unpacks the bytes in registers as it reads them (k_decode, one group at a time); prefill unpacks
+// each group's super-blocks once into per-thread scratch (extract) and runs the tiles of 4 tokens over that:
+// the same vectors through the same arithmetic. Per (row, token, super-block), in one lane, the same
+// operations in the same order for any batch or row range (so a result is batch-invariant):
 //   Q4_K, Q5_K: sumi = sum_s scale_s * sum(q * a) (exact int32),
 //               corr = sum_s min_s * (bsum_2s + bsum_2s+1) (vpdpwssd);
 //               acc = fma(sumi, d * da, acc); acc = fnma(corr, dmin * da, acc)
@@ -44,23 +47,29 @@ constexpr int kTile = 4;  // tokens per tile
 
 template <DType T>
 struct KFmt;
+// Byte offsets in a packed super-block: qs(c, g) the quant vector c, g of Q4_K / Q5_K, qh(g) Q5_K's fifth
+// bits; ql(h, c, g) and qh(h, g) Q6_K's low nibbles and high bits.
 template <>
 struct KFmt<DType::Q4_K> {
     using Block = block_q4_K;
+    static constexpr size_t qs(int c, int g) { return 64 * static_cast<size_t>(8 * c + g); }
     static constexpr size_t kScales = 2048, kMins = kScales + 8 * 16, kD = kMins + 8 * 16, kDmin = kD + 32;
     static constexpr size_t kBytes = kDmin + 32;  // 2368
 };
 template <>
 struct KFmt<DType::Q5_K> {
     using Block = block_q5_K;
-    static constexpr size_t kHigh = 2048, kScales = kHigh + 8 * 64, kMins = kScales + 8 * 16,
-                            kD = kMins + 8 * 16;
+    static constexpr size_t qs(int c, int g) { return 64 * static_cast<size_t>(5 * g + c); }
+    static constexpr size_t qh(int g) { return 64 * static_cast<size_t>(5 * g + 4); }
+    static constexpr size_t kScales = 40 * 64, kMins = kScales + 8 * 16, kD = kMins + 8 * 16;
     static constexpr size_t kDmin = kD + 32, kBytes = kDmin + 32;  // 2880
 };
 template <>
 struct KFmt<DType::Q6_K> {
     using Block = block_q6_K;
-    static constexpr size_t kHigh = 2048, kScales = kHigh + 16 * 64, kD = kScales + 16 * 16;
+    static constexpr size_t ql(int h, int c, int g) { return 64 * static_cast<size_t>(24 * h + 3 * g + c); }
+    static constexpr size_t qh(int h, int g) { return 64 * static_cast<size_t>(24 * h + 3 * g + 2); }
+    static constexpr size_t kScales = 48 * 64, kD = kScales + 16 * 16;
     static constexpr size_t kBytes = kD + 64;  // 3392: d, then padding to a multiple of 64
 };
 static_assert(KFmt<DType::Q4_K>::kBytes % 64 == 0 && KFmt<DType::Q5_K>::kBytes % 64 == 0 &&
@@ -91,17 +100,22 @@ void repack_k(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* 
                 uint8_t* b = grp + i * F::kBytes;
                 const Block& q = src[i];
                 if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
-                    for (int v = 0; v < 32; ++v) std::memcpy(b + 64 * v + 4 * r, q.qs + 4 * v, 4);
+                    for (int c = 0; c < 4; ++c)
+                        for (int g = 0; g < 8; ++g)
+                            std::memcpy(b + F::qs(c, g) + 4 * r, q.qs + 32 * c + 4 * g, 4);
                     if constexpr (T == DType::Q5_K)
-                        for (int v = 0; v < 8; ++v)
-                            std::memcpy(b + F::kHigh + 64 * v + 4 * r, q.qh + 4 * v, 4);
+                        for (int g = 0; g < 8; ++g) std::memcpy(b + F::qh(g) + 4 * r, q.qh + 4 * g, 4);
                     for (int s = 0; s < 8; ++s)
                         q4k_scale_min(q.scales, s, b[F::kScales + 16 * s + r], b[F::kMins + 16 * s + r]);
                     std::memcpy(b + F::kD + 2 * r, &q.d, 2);
                     std::memcpy(b + F::kDmin + 2 * r, &q.dmin, 2);
                 } else {
-                    for (int v = 0; v < 32; ++v) std::memcpy(b + 64 * v + 4 * r, q.ql + 4 * v, 4);
-                    for (int v = 0; v < 16; ++v) std::memcpy(b + F::kHigh + 64 * v + 4 * r, q.qh + 4 * v, 4);
+                    for (int h = 0; h < 2; ++h)
+                        for (int g = 0; g < 8; ++g) {
+                            for (int c = 0; c < 2; ++c)
+                                std::memcpy(b + F::ql(h, c, g) + 4 * r, q.ql + 64 * h + 32 * c + 4 * g, 4);
+                            std::memcpy(b + F::qh(h, g) + 4 * r, q.qh + 32 * h + 4 * g, 4);
+                        }
                     for (int s = 0; s < 16; ++s)
                         b[F::kScales + 32 * (s / 2) + 2 * r + s % 2] = static_cast<uint8_t>(q.scales[s]);
                     std::memcpy(b + F::kD + 2 * r, &q.d, 2);
@@ -126,15 +140,6 @@ STRATA_INLINE __m512 f16_lanes(const uint8_t* p) {
 STRATA_INLINE __m512i scale_pair(const uint8_t* p) {
     return _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
 }
-// Decode reads each super-block once, from memory: the lines half a super-block ahead are asked for as it
-// starts (measured with bench_matmul at B=1 on the AVX-512 build machine: half a super-block ahead beat one
-// and two ahead, and no prefetch, which left a group's stream well under the memory's bandwidth).
-template <size_t Bytes>
-STRATA_INLINE void prefetch_block(const uint8_t* b) {
-    STRATA_UNROLL for (size_t off = 0; off < Bytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(b + Bytes / 2 + off), _MM_HINT_T0);
-}
-
 // Where a super-block's vectors come from. Packed<T, RG>: the packed bytes of RG groups, unpacked in
 // registers as they are used. Extracted<T>: one group's super-block unpacked once into memory (X below) by
 // extract(), for prefill, where a tile of 4 tokens would otherwise redo the unpacking for every tile. Both
@@ -161,11 +166,11 @@ struct Packed {
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), m30 = _mm512_set1_epi8(0x30);
 
     STRATA_INLINE void q(int g, int c, int v, __m512i& lo, __m512i& hi) const {
-        const __m512i w = load_v(b[g] + 64 * (8 * c + v));
+        const __m512i w = load_v(b[g] + F::qs(c, v));
         lo = _mm512_and_si512(w, m4);
         hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
         if constexpr (T == DType::Q5_K) {  // bits 2c and 2c+1 of qh[4v + t]: the fifth bits of lo and hi
-            const __m512i h = _mm512_srl_epi16(load_v(b[g] + F::kHigh + 64 * v), _mm_cvtsi32_si128(2 * c));
+            const __m512i h = _mm512_srl_epi16(load_v(b[g] + F::qh(v)), _mm_cvtsi32_si128(2 * c));
             lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
             hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
         }
@@ -179,8 +184,8 @@ struct Packed {
     STRATA_INLINE __m512 dmin(int g) const { return f16_lanes(b[g] + F::kDmin); }
 
     STRATA_INLINE void q(int g, int h, int c, int v, __m512i& lo, __m512i& hi) const {
-        const __m512i L = load_v(b[g] + 64 * (16 * h + 8 * c + v));
-        const __m512i H = load_v(b[g] + F::kHigh + 64 * (8 * h + v));
+        const __m512i L = load_v(b[g] + F::ql(h, c, v));
+        const __m512i H = load_v(b[g] + F::qh(h, v));
         // Bits 2c, 2c+1 of H: the high bits of the low nibble's element; 2c+4, 2c+5: the high one's.
         const __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : _mm512_slli_epi16(H, 2);
         const __m512i hh = c == 0 ? H : _mm512_srli_epi16(H, 2);
@@ -381,37 +386,140 @@ STRATA_INLINE void super_block(const Src& S, const block_q8_K* const (&xb)[RN], 
         q45k_super_block<RG, RN>(S, xb, facc);
 }
 
-// RG groups (16 rows each, gbytes apart) x RN tokens over all super-blocks; y[j * ldy + 16 * g + i] for row i
-// of group g, token j. Several groups side by side serve decode: one sequential stream per group, as the
-// unpacked kernel reads several rows at once (a single stream gets well under the memory's bandwidth). A
-// lane's operations are the same whatever RG, RN or PF.
-template <DType T, int RG, int RN, bool PF, bool X>
-void k_tile(const uint8_t* grp, size_t gbytes, int64_t nsb, const uint8_t* x, size_t xrb, float* y,
-            int64_t ldy) {
-    constexpr size_t kBytes = X ? XFmt<T>::kBytes : KFmt<T>::kBytes;
-    __m512 facc[RG][RN];
-    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-        STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[g][j] = _mm512_setzero_ps();
-    }
+// Prefill: RN tokens over one group's super-blocks as extract() left them; y[j * ldy + i] for row i, token j.
+template <DType T, int RN>
+void k_tile(const uint8_t* xg, size_t, int64_t nsb, const uint8_t* x, size_t xrb, float* y, int64_t ldy) {
+    __m512 facc[1][RN];
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[0][j] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; ++i) {
         const block_q8_K* xb[RN];
         STRATA_UNROLL for (int j = 0; j < RN; ++j) xb[j] =
             reinterpret_cast<const block_q8_K*>(x + j * xrb + i * sizeof(block_q8_K));
-        if constexpr (X) {
-            static_assert(RG == 1);
-            super_block<T, RG, RN>(Extracted<T>{grp + i * kBytes}, xb, facc);
-        } else {
-            Packed<T, RG> S;
-            STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-                S.b[g] = grp + g * gbytes + i * kBytes;
-                if constexpr (PF) prefetch_block<kBytes>(S.b[g]);
+        super_block<T, 1, RN>(Extracted<T>{xg + i * XFmt<T>::kBytes}, xb, facc);
+    }
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, facc[0][j]);
+}
+
+// Decode (RN = 1 or 2 tokens): one group at a time, its super-blocks read in their stored order (one
+// sequential stream, no software prefetch: on Zen 4 one stream per thread reaches the read probe's bandwidth,
+// where four streams side by side with prefetches half a super-block ahead reached half of it). Q5_K and Q6_K
+// take each vector of high bits once, for all the quant vectors that share it (their stored order); the
+// integer sums are those of q45k_super_block / q6k_super_block exactly (int32, no rounding), so the float
+// work on them, the same operations in the same order, gives the prefill path's bits.
+template <int RN>
+STRATA_INLINE void q5k_decode_block(const uint8_t* b, const block_q8_K* const (&xb)[RN],
+                                    __m512 (&facc)[1][RN]) {
+    using F = KFmt<DType::Q5_K>;
+    const Packed<DType::Q5_K, 1> S{{b}};
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    __m512i acc[4][2][RN];  // (c, lo / hi, token)
+    STRATA_UNROLL for (int c = 0; c < 4; ++c) STRATA_UNROLL for (int j = 0; j < RN; ++j) acc[c][0][j] =
+        acc[c][1][j] = _mm512_setzero_si512();
+    for (int v = 0; v < 8; ++v) {
+        const __m512i H = load_v(b + F::qh(v));
+        STRATA_UNROLL for (int c = 0; c < 4; ++c) {
+            const __m512i w = load_v(b + F::qs(c, v));
+            const __m512i h = _mm512_srli_epi16(H, 2 * c);
+            const __m512i lo =
+                _mm512_or_si512(_mm512_and_si512(w, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
+            const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), m4),
+                                               _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                acc[c][0][j] = _mm512_dpbusd_epi32(acc[c][0][j], lo, bcast4(xb[j]->qs + 64 * c + 4 * v));
+                acc[c][1][j] = _mm512_dpbusd_epi32(acc[c][1][j], hi, bcast4(xb[j]->qs + 64 * c + 32 + 4 * v));
             }
-            super_block<T, RG, RN>(S, xb, facc);
         }
     }
-    STRATA_UNROLL for (int g = 0; g < RG; ++g) {
-        STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy + 16 * g, facc[g][j]);
+    __m512i tot[RN], corr[RN];
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[j] = corr[j] = _mm512_setzero_si512();
+    STRATA_UNROLL for (int c = 0; c < 4; ++c) {
+        const __m512i sc0 = S.sc(0, 2 * c), sc1 = S.sc(0, 2 * c + 1), mn0 = S.mn(0, 2 * c),
+                      mn1 = S.mn(0, 2 * c + 1);
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+            tot[j] = _mm512_add_epi32(tot[j], _mm512_add_epi32(_mm512_mullo_epi32(acc[c][0][j], sc0),
+                                                               _mm512_mullo_epi32(acc[c][1][j], sc1)));
+            corr[j] = _mm512_dpwssd_epi32(corr[j], mn0, bcast4(xb[j]->bsums + 4 * c));
+            corr[j] = _mm512_dpwssd_epi32(corr[j], mn1, bcast4(xb[j]->bsums + 4 * c + 2));
+        }
     }
+    const __m512 dw = S.d(0), dm = S.dmin(0);
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+        const __m512 da = _mm512_set1_ps(xb[j]->d);
+        facc[0][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[j]), _mm512_mul_ps(dw, da), facc[0][j]);
+        facc[0][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr[j]), _mm512_mul_ps(dm, da), facc[0][j]);
+    }
+}
+
+template <int RN>
+STRATA_INLINE void q6k_decode_block(const uint8_t* b, const block_q8_K* const (&xb)[RN],
+                                    __m512 (&facc)[1][RN]) {
+    using F = KFmt<DType::Q6_K>;
+    const Packed<DType::Q6_K, 1> S{{b}};
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512i tot[RN];
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[j] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+        STRATA_UNROLL for (int c = 0; c < 2; ++c) {  // -32 * scale * bsum, as q6k_super_block
+            const __m512i olo = S.off(0, h, c, 0), ohi = S.off(0, h, c, 1);
+            STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                tot[j] = _mm512_dpwssd_epi32(tot[j], olo, bcast4(xb[j]->bsums + 2 * (4 * h + c)));
+                tot[j] = _mm512_dpwssd_epi32(tot[j], ohi, bcast4(xb[j]->bsums + 2 * (4 * h + 2 + c)));
+            }
+        }
+        STRATA_UNROLL for (int gh = 0; gh < 2; ++gh) {
+            __m512i acc[2][2][RN];  // (c, lo / hi, token)
+            STRATA_UNROLL for (int c = 0; c < 2; ++c) STRATA_UNROLL for (int j = 0; j < RN; ++j)
+                acc[c][0][j] = acc[c][1][j] = _mm512_setzero_si512();
+            STRATA_UNROLL for (int vv = 0; vv < 4; ++vv) {
+                const int v = 4 * gh + vv;
+                const __m512i H = load_v(b + F::qh(h, v));
+                STRATA_UNROLL for (int c = 0; c < 2; ++c) {
+                    const __m512i L = load_v(b + F::ql(h, c, v));
+                    const __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : _mm512_slli_epi16(H, 2);
+                    const __m512i hh = c == 0 ? H : _mm512_srli_epi16(H, 2);
+                    const __m512i lo = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(hl, m30));
+                    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                       _mm512_and_si512(hh, m30));
+                    STRATA_UNROLL for (int j = 0; j < RN; ++j) {
+                        acc[c][0][j] = _mm512_dpbusd_epi32(acc[c][0][j], lo,
+                                                           bcast4(xb[j]->qs + 128 * h + 32 * c + 4 * v));
+                        acc[c][1][j] = _mm512_dpbusd_epi32(acc[c][1][j], hi,
+                                                           bcast4(xb[j]->qs + 128 * h + 64 + 32 * c + 4 * v));
+                    }
+                }
+            }
+            STRATA_UNROLL for (int c = 0; c < 2; ++c) {
+                const __m512i s0 = S.sc(0, h, c, gh, 0), s1 = S.sc(0, h, c, gh, 1);
+                STRATA_UNROLL for (int j = 0; j < RN; ++j) tot[j] =
+                    _mm512_add_epi32(tot[j], _mm512_add_epi32(_mm512_mullo_epi32(acc[c][0][j], s0),
+                                                              _mm512_mullo_epi32(acc[c][1][j], s1)));
+            }
+        }
+    }
+    const __m512 dw = S.d(0);
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[0][j] =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[j]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[j]->d)), facc[0][j]);
+}
+
+template <DType T, int RN>
+void k_decode(const uint8_t* grp, size_t, int64_t nsb, const uint8_t* x, size_t xrb, float* y, int64_t ldy) {
+    constexpr size_t kBytes = KFmt<T>::kBytes;
+    __m512 facc[1][RN];
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) facc[0][j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+        const block_q8_K* xb[RN];
+        STRATA_UNROLL for (int j = 0; j < RN; ++j) xb[j] =
+            reinterpret_cast<const block_q8_K*>(x + j * xrb + i * sizeof(block_q8_K));
+        const uint8_t* b = grp + i * kBytes;
+        if constexpr (T == DType::Q5_K) {
+            q5k_decode_block<RN>(b, xb, facc);
+        } else if constexpr (T == DType::Q6_K) {
+            q6k_decode_block<RN>(b, xb, facc);
+        } else {
+            super_block<T, 1, RN>(Packed<T, 1>{{b}}, xb, facc);
+        }
+    }
+    STRATA_UNROLL for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, facc[0][j]);
 }
 
 using TileFn = void (*)(const uint8_t*, size_t, int64_t, const uint8_t*, size_t, float*, int64_t);
@@ -420,28 +528,18 @@ template <DType T>
 void matmul_packed_k(const void* packed, int64_t n, int64_t r0, int64_t r1, const void* x, size_t x_row_bytes,
                      int64_t B, float* y, int64_t ldy) {
     static_assert(kTile == 4);
-    // Decode (one or two tokens): up to 4 (one token) or 2 (two) groups side by side from the packed bytes,
-    // their next super-blocks prefetched; the tables are indexed by groups / 2 (1, 2 or 4 groups). Prefill:
-    // each group unpacked once (extract) into per-thread scratch, then tiles of 4 tokens (and the rest) over
-    // it.
-    static constexpr TileFn one[3] = {&k_tile<T, 1, 1, true, false>, &k_tile<T, 2, 1, true, false>,
-                                      &k_tile<T, 4, 1, true, false>};
-    static constexpr TileFn two[2] = {&k_tile<T, 1, 2, true, false>, &k_tile<T, 2, 2, true, false>};
-    static constexpr TileFn tiles[kTile] = {&k_tile<T, 1, 1, false, true>, &k_tile<T, 1, 2, false, true>,
-                                            &k_tile<T, 1, 3, false, true>, &k_tile<T, 1, 4, false, true>};
+    // Decode (one or two tokens): k_decode, group by group. Prefill: each group unpacked once (extract) into
+    // per-thread scratch, then tiles of 4 tokens (and the rest) over it.
+    static constexpr TileFn tiles[kTile] = {&k_tile<T, 1>, &k_tile<T, 2>, &k_tile<T, 3>, &k_tile<T, 4>};
     if (r1 <= r0 || B <= 0) return;
     const int64_t nsb = n / QK_K;
     const size_t gbytes = static_cast<size_t>(nsb) * KFmt<T>::kBytes;
     const auto* xb = static_cast<const uint8_t*>(x);
     const auto* base = static_cast<const uint8_t*>(packed);
     if (B <= 2) {
-        for (int64_t r = r0; r < r1;) {
-            const int64_t left = (r1 - r) / kPackRows;  // groups left in the range
-            const int rg = B == 1 ? (left >= 4 ? 4 : left >= 2 ? 2 : 1) : (left >= 2 ? 2 : 1);
-            (B == 1 ? one : two)[rg / 2](base + (r / kPackRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r,
-                                         ldy);
-            r += rg * kPackRows;
-        }
+        const TileFn decode = B == 1 ? &k_decode<T, 1> : &k_decode<T, 2>;
+        for (int64_t r = r0; r < r1; r += kPackRows)
+            decode(base + (r / kPackRows) * gbytes, gbytes, nsb, xb, x_row_bytes, y + r, ldy);
         return;
     }
     auto* xg = static_cast<uint8_t*>(scratch_panel().get(static_cast<size_t>(nsb) * XFmt<T>::kBytes));
