@@ -16,11 +16,14 @@
 // Q5_K (2880 bytes): for each g, the 4 vectors of Q4_K's layout with that g (c = 0..3: qs[32c + 4g + t]),
 //   then the fifth bits: qh[4g + t] (bits 2c and 2c+1: the fifth bits of the low and the high nibble of
 //   vector c); then the scales, mins, d and dmin as Q4_K's.
-// Q6_K (3392 bytes): for h = 0, 1 and each g: two vectors of low nibbles, c = 0, 1: byte 4r + t holds
-//   ql[64h + 32c + 4g + t] of row r (low nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64
-//   + 32c + 4g + t), then the vector of high bits qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g +
-//   t); then 8 x 32 bytes: pair p holds the int8 scales of the 16-element sub-blocks 2p and 2p+1 of row r at
-//   bytes 2r and 2r+1 (one int16 pair per lane); 16 f16 d; 32 bytes of padding.
+// Q6_K (3392 bytes): 8 x 32 bytes: pair p holds the int8 scales of the 16-element sub-blocks 2p and 2p+1 of
+//   row r at bytes 2r and 2r+1 (one int16 pair per lane); 16 f16 d; 32 bytes of padding; then for h = 0, 1
+//   and each g: two vectors of low nibbles, c = 0, 1: byte 4r + t holds ql[64h + 32c + 4g + t] of row r (low
+//   nibble: element 128h + 32c + 4g + t; high nibble: element 128h + 64 + 32c + 4g + t), then the vector of
+//   high bits qh[32h + 4g + t] (bits 2q, 2q+1: element 128h + 32q + 4g + t). The scales come first because
+//   decode reads them as a half of the super-block starts (with them at the end, the reads jumped back and
+//   forth within each super-block and the prefetcher lost the stream: Q6_K decode at 16-17 GB/s on one Zen 4
+//   thread, 23-25 with them first, the read probe 26-29).
 // Q8_K activations are read in place (quants, float d, int16 bsums per 16 elements).
 //
 // Decode unpacks the bytes in registers as it reads them (k_decode, one group at a time); prefill unpacks
@@ -67,10 +70,15 @@ struct KFmt<DType::Q5_K> {
 template <>
 struct KFmt<DType::Q6_K> {
     using Block = block_q6_K;
-    static constexpr size_t ql(int h, int c, int g) { return 64 * static_cast<size_t>(24 * h + 3 * g + c); }
-    static constexpr size_t qh(int h, int g) { return 64 * static_cast<size_t>(24 * h + 3 * g + 2); }
-    static constexpr size_t kScales = 48 * 64, kD = kScales + 16 * 16;
-    static constexpr size_t kBytes = kD + 64;  // 3392: d, then padding to a multiple of 64
+    // The scales and d first, padded to a multiple of 64, then the quant vectors.
+    static constexpr size_t kScales = 0, kD = kScales + 16 * 16, kQuants = kD + 64;
+    static constexpr size_t ql(int h, int c, int g) {
+        return kQuants + 64 * static_cast<size_t>(24 * h + 3 * g + c);
+    }
+    static constexpr size_t qh(int h, int g) {
+        return kQuants + 64 * static_cast<size_t>(24 * h + 3 * g + 2);
+    }
+    static constexpr size_t kBytes = kQuants + 48 * 64;  // 3392
 };
 static_assert(KFmt<DType::Q4_K>::kBytes % 64 == 0 && KFmt<DType::Q5_K>::kBytes % 64 == 0 &&
               KFmt<DType::Q6_K>::kBytes % 64 == 0);
@@ -119,7 +127,7 @@ void repack_k(const void* w, size_t w_row_bytes, int64_t rows, int64_t n, void* 
                     for (int s = 0; s < 16; ++s)
                         b[F::kScales + 32 * (s / 2) + 2 * r + s % 2] = static_cast<uint8_t>(q.scales[s]);
                     std::memcpy(b + F::kD + 2 * r, &q.d, 2);
-                    if (r == 0) std::memset(b + F::kD + 32, 0, F::kBytes - F::kD - 32);
+                    if (r == 0) std::memset(b + F::kD + 32, 0, F::kQuants - F::kD - 32);
                 }
             }
         }
