@@ -110,9 +110,11 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
       n_ctx_(opts.n_ctx > 0 ? opts.n_ctx : std::min(model_->config().n_ctx_train, 4096)),
       n_threads_(opts.n_threads > 0 ? opts.n_threads : default_threads()),
       arena_(std::make_unique<tbb::task_arena>(n_threads_)),
-      kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim()),
       s_(model_->config(), std::max(1, opts.max_batch)) {
     const ModelConfig& c = model_->config();
+    if (opts.own_cache) kv_.emplace(plan_.n_steps(), n_ctx_, c.kv_dim());
+    pos_.resize(static_cast<size_t>(s_.max_batch));
+    cache_.resize(static_cast<size_t>(s_.max_batch));
     s_.xq.resize(static_cast<size_t>(s_.max_batch) * max_activation_row_bytes(c, model_->weights()));
     s_.logits.resize(static_cast<size_t>(c.vocab_size));
     if (const WeightView* f = model_->weights().rope_freqs) {
@@ -142,6 +144,21 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
 
 Forward::~Forward() = default;
 
+const KVCache& Forward::kv_cache() const {
+    if (!kv_) throw std::logic_error("this Forward has no cache of its own (own_cache = false)");
+    return *kv_;
+}
+
+KVCache Forward::new_cache() const {
+    return KVCache(plan_.n_steps(), n_ctx_, model_->config().kv_dim());
+}
+
+void Forward::check_token(int32_t t) const {
+    if (t < 0 || t >= model_->config().vocab_size)
+        throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                 std::to_string(model_->config().vocab_size));
+}
+
 namespace {
 // `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over
 // item indices. Up to one piece (a decode step's vectors) runs in one call, here.
@@ -153,25 +170,32 @@ void in_pieces(int64_t count, int64_t floats, F&& f) {
                       [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
 }
 
-// An elementwise kernel over n floats, split in whole 64-float blocks: every element takes the same (vector
-// or tail) path as in one call over all n, so the bits do not depend on the split. f(offset, length).
+// An elementwise kernel over `rows` rows of n floats, each row split in whole 64-float blocks: every element
+// takes the same (vector or tail) path as in one call over its own row, so the bits depend neither on the split
+// nor on the rows beside it (a row of 172 floats ends in the same tail at any batch size). f(offset, length)
+// over a run of blocks of one row.
 template <class F>
-void elementwise(int64_t n, F&& f) {
+void elementwise(int64_t rows, int64_t n, F&& f) {
     constexpr int64_t kBlock = 64;
-    in_pieces((n + kBlock - 1) / kBlock, kBlock, [&](int64_t b0, int64_t b1) {
-        const int64_t i0 = b0 * kBlock, i1 = std::min(n, b1 * kBlock);
-        f(i0, i1 - i0);
+    const int64_t per_row = (n + kBlock - 1) / kBlock;
+    in_pieces(rows * per_row, kBlock, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1;) {
+            const int64_t row = b / per_row, end = std::min(b1, (row + 1) * per_row);
+            const int64_t i0 = (b - row * per_row) * kBlock, i1 = std::min(n, (end - row * per_row) * kBlock);
+            f(row * n + i0, i1 - i0);
+            b = end;
+        }
     });
 }
 }  // namespace
 
-void Forward::add(float* x, const float* y, int64_t n) {
-    elementwise(n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
+void Forward::add(float* x, const float* y, int rows, int64_t n) {
+    elementwise(rows, n, [&](int64_t i, int64_t m) { K_.add(x + i, y + i, m); });
 }
 
-void Forward::gated(float* hb, const float* hb2, int64_t n) {
+void Forward::gated(float* hb, const float* hb2, int rows, int64_t n) {
     const auto fn = model_->config().ffn_gelu ? K_.geglu : K_.swiglu;
-    elementwise(n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
+    elementwise(rows, n, [&](int64_t i, int64_t m) { fn(hb + i, hb2 + i, m); });
 }
 
 void Forward::matmul(const WeightView& w, const float* x, int B, float* y, bool same_x) {
@@ -213,7 +237,7 @@ void Forward::rmsnorm_rows(float* out, const float* x, const WeightView& w, int 
     });
 }
 
-void Forward::attention(const Step& step, int B, int pos) {
+void Forward::attention(const Step& step, int B) {
     const ModelConfig& c = model_->config();
     const int hd = c.head_dim, kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int group = c.n_heads / c.n_kv_heads;
@@ -230,21 +254,24 @@ void Forward::attention(const Step& step, int B, int pos) {
         tbb::parallel_for(0, B * c.n_kv_heads * blocks, [&](int job) {
             const int b = job / (c.n_kv_heads * blocks), kvh = job / blocks % c.n_kv_heads, blk = job % blocks;
             const int h0 = kvh * group + blk * per, nq = std::min(per, group - blk * per);
-            const int p = pos + b;
+            const int p = pos_[b];
+            KVCache& kv = *cache_[b];
             const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
             K_.attention_group(&s_.q[static_cast<size_t>(b) * q_dim + h0 * hd], hd, nq,
-                               kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim, kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim,
-                               p - t0 + 1, hd, scale, &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd], hd);
+                               kv.k(step.kv_slot, t0) + kvh * hd, kv_dim, kv.v(step.kv_slot, t0) + kvh * hd,
+                               kv_dim, p - t0 + 1, hd, scale,
+                               &s_.xb2[static_cast<size_t>(b) * q_dim + h0 * hd], hd);
         });
         return;
     }
     tbb::parallel_for(0, B * c.n_heads, [&](int job) {
         const int b = job / c.n_heads, h = job % c.n_heads;
-        const int p = pos + b;
+        const int p = pos_[b];
+        KVCache& kv = *cache_[b];
         const int t0 = window > 0 ? std::max(0, p - window + 1) : 0;
         const int kvh = h / group;
-        K_.attention(&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv_.k(step.kv_slot, t0) + kvh * hd, kv_dim,
-                     kv_.v(step.kv_slot, t0) + kvh * hd, kv_dim, p - t0 + 1, hd, scale,
+        K_.attention(&s_.q[static_cast<size_t>(b) * q_dim + h * hd], kv.k(step.kv_slot, t0) + kvh * hd,
+                     kv_dim, kv.v(step.kv_slot, t0) + kvh * hd, kv_dim, p - t0 + 1, hd, scale,
                      &s_.xb2[static_cast<size_t>(b) * q_dim + h * hd]);
     });
 }
@@ -256,21 +283,20 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, b
     if (pos < 0 || pos + n > n_ctx_)
         throw std::runtime_error("context overflow: " + std::to_string(pos + n) + " tokens do not fit the context of " +
                                  std::to_string(n_ctx_) + " (raise -c / --ctx-size)");
-    for (int32_t t : tokens)
-        if (t < 0 || t >= c.vocab_size)
-            throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
-                                     std::to_string(c.vocab_size));
+    for (int32_t t : tokens) check_token(t);
+    if (!kv_) throw std::logic_error("eval: this Forward has no cache of its own (use eval_sequences)");
     if (all_logits) s_.logits.resize(static_cast<size_t>(n) * c.vocab_size);
     if (gpu_ && observer_) throw std::runtime_error("hidden-state analysis runs on the CPU only (drop --device cuda)");
     gpu_logits_ = nullptr;
     arena_->execute([&] {
         for (int done = 0; done < n; done += s_.max_batch) {
             const int b = std::min(s_.max_batch, n - done);
+            for (int i = 0; i < b; ++i) pos_[i] = pos + done + i, cache_[i] = &*kv_;
             if (all_logits)
-                eval_batch(tokens.data() + done, b, pos + done, Logits::All,
+                eval_batch(tokens.data() + done, b, Logits::All,
                            s_.logits.data() + static_cast<size_t>(done) * c.vocab_size);
             else
-                eval_batch(tokens.data() + done, b, pos + done, done + b == n ? Logits::Last : Logits::None,
+                eval_batch(tokens.data() + done, b, done + b == n ? Logits::Last : Logits::None,
                            s_.logits.data());
         }
     });
@@ -278,12 +304,51 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, int pos, b
     return std::span<const float>(gpu_logits_ ? gpu_logits_ : s_.logits.data(), static_cast<size_t>(c.vocab_size));
 }
 
-// One batch of B tokens at positions pos..pos+B-1; writes the logits `which` asks for: (B or 1, vocab).
-void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, float* logits) {
+std::span<const float> Forward::eval_sequences(std::span<const SeqToken> batch) {
+    const ModelConfig& c = model_->config();
+    if (batch.empty()) throw std::invalid_argument("eval_sequences: no tokens");
+    if (gpu_) throw std::runtime_error("batches of several sequences run on the CPU only");
+    if (observer_) throw std::runtime_error("hidden-state analysis observes one sequence at a time");
+    size_t n_logits = 0;
+    for (const SeqToken& e : batch) {
+        check_token(e.token);
+        if (!e.cache || e.cache->n_slots() != plan_.n_steps() || e.cache->kv_dim() != c.kv_dim())
+            throw std::runtime_error("eval_sequences: a cache that does not fit this plan (use new_cache)");
+        if (e.pos < 0 || e.pos >= e.cache->n_ctx())
+            throw std::runtime_error("context overflow: position " + std::to_string(e.pos) +
+                                     " is outside its sequence's context of " +
+                                     std::to_string(e.cache->n_ctx()));
+        n_logits += e.logits ? 1 : 0;
+    }
+    s_.logits.resize(std::max<size_t>(1, n_logits) * static_cast<size_t>(c.vocab_size));
+    const int n = static_cast<int>(batch.size());
+    std::vector<int32_t> tokens(batch.size());
+    arena_->execute([&] {
+        size_t written = 0;  // logits rows so far
+        for (int done = 0; done < n; done += s_.max_batch) {
+            const int B = std::min(s_.max_batch, n - done);
+            out_rows_.clear();
+            for (int i = 0; i < B; ++i) {
+                const SeqToken& e = batch[static_cast<size_t>(done + i)];
+                tokens[static_cast<size_t>(i)] = e.token, pos_[i] = e.pos, cache_[i] = e.cache;
+                if (e.logits) out_rows_.push_back(i);
+            }
+            eval_batch(tokens.data(), B, out_rows_.empty() ? Logits::None : Logits::Rows,
+                       s_.logits.data() + written * c.vocab_size);
+            written += out_rows_.size();
+        }
+    });
+    return std::span<const float>(s_.logits.data(), n_logits * static_cast<size_t>(c.vocab_size));
+}
+
+// One pass over B tokens, token b at position pos_[b] of the sequence whose cache is cache_[b]; writes the
+// logits `which` asks for: (B, 1 or out_rows_.size(), vocab). The GPU takes one sequence: pos_[0] + b.
+void Forward::eval_batch(const int32_t* tokens, int B, Logits which, float* logits) {
     const ModelConfig& c = model_->config();
     const ModelWeights& W = model_->weights();
     const int dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hid = c.hidden_dim;
     float* x = s_.x.data();
+    const int pos = pos_[0];  // the first token's position (a single sequence's tokens follow it)
 
     // Embedding lookup (rows of any supported type), scaled where the architecture says so.
     const DequantizeRowFn deq = K_.dequantize_row[static_cast<int>(W.tok_embd->dtype)];
@@ -342,34 +407,42 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
                     for (int h = 0; h < c.n_kv_heads; ++h)
                         K_.rmsnorm(k + h * c.head_dim, k + h * c.head_dim, w, c.head_dim, c.rms_eps);
                 }
-                K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                K_.rope(q, c.n_heads, c.head_dim, c.rope_dim, pos_[b], L.rope_theta, L.rope_freq_scale,
                         factors, c.rope_neox);
-                K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos + b, L.rope_theta, L.rope_freq_scale,
+                K_.rope(k, c.n_kv_heads, c.head_dim, c.rope_dim, pos_[b], L.rope_theta, L.rope_freq_scale,
                         factors, c.rope_neox);
-                std::memcpy(kv_.k(step.kv_slot, pos + b), k, sizeof(float) * kv_dim);
-                std::memcpy(kv_.v(step.kv_slot, pos + b), v, sizeof(float) * kv_dim);
+                std::memcpy(cache_[b]->k(step.kv_slot, pos_[b]), k, sizeof(float) * kv_dim);
+                std::memcpy(cache_[b]->v(step.kv_slot, pos_[b]), v, sizeof(float) * kv_dim);
             }
         });
-        attention(step, B, pos);
+        attention(step, B);
         matmul(*L.wo, s_.xb2.data(), B, s_.xb.data());
         if (L.post_attn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_attn_norm, B, dim);
-        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        add(x, s_.xb.data(), B, dim);
 
         // ---- feed-forward sublayer (gated: SwiGLU, or GeGLU for Gemma) ----------------------------
         rmsnorm_rows(s_.xb.data(), x, *L.ffn_norm, B, dim);
         matmul(*L.w_gate, s_.xb.data(), B, s_.hb.data());
         matmul(*L.w_up, s_.xb.data(), B, s_.hb2.data(), true);
-        gated(s_.hb.data(), s_.hb2.data(), static_cast<int64_t>(B) * hid);
+        gated(s_.hb.data(), s_.hb2.data(), B, hid);
         matmul(*L.w_down, s_.hb.data(), B, s_.xb.data());
         if (L.post_ffn_norm) rmsnorm_rows(s_.xb.data(), s_.xb.data(), *L.post_ffn_norm, B, dim);
-        add(x, s_.xb.data(), static_cast<int64_t>(B) * dim);
+        add(x, s_.xb.data(), B, dim);
         if (observer_) observer_(step.kv_slot + 1, x, B, pos);  // kv_slot == the step's index
     }
 
     if (which == Logits::None) return;
     const int first = which == Logits::All ? 0 : B - 1;
-    const int n_out = B - first;
-    rmsnorm_rows(s_.xb.data(), x + static_cast<size_t>(first) * dim, *W.output_norm, n_out, dim);
+    int n_out = B - first;
+    const float* rows = x + static_cast<size_t>(first) * dim;  // (n_out, dim) the rows whose logits are asked
+    if (which == Logits::Rows) {                                  // gathered, in batch order
+        n_out = static_cast<int>(out_rows_.size());
+        for (int j = 0; j < n_out; ++j)
+            std::memcpy(&s_.xb[static_cast<size_t>(j) * dim], x + static_cast<size_t>(out_rows_[j]) * dim,
+                        sizeof(float) * dim);
+        rows = s_.xb.data();
+    }
+    rmsnorm_rows(s_.xb.data(), rows, *W.output_norm, n_out, dim);
     matmul(*W.output, s_.xb.data(), n_out, logits);
 }
 
