@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "server/serve.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"strata: run GGUF models, and duplicate, delete or reorder their layers on the fly"};
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     add(strata::cli::register_perplexity);
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
+    add(strata::server::register_serve);
     // llama.cpp's spelling -ngl N (a multi-letter single-dash flag, which CLI11 does not take) is
     // --n-gpu-layers N.
     std::vector<std::string> args;
