@@ -1,8 +1,8 @@
 // Continuous batching: Forward::eval_sequences evaluates tokens of several sequences, each with its own KV
-// cache and position, in one pass. Every kernel table is batch-invariant and every token's attention reads only
-// its own sequence's cache, so each sequence's logits must be the very bits it gets when evaluated alone
-// (Forward::eval, one sequence, its own cache), whatever else shares the pass: other sequences' decode steps,
-// another sequence's prompt chunk, sequences that join or leave between passes.
+// cache and position, in one pass. Every kernel table is batch-invariant and every token's attention reads
+// only its own sequence's cache, so each sequence's logits must be the very bits it gets when evaluated
+// alone (Forward::eval, one sequence, its own cache), whatever else shares the pass: other sequences' decode
+// steps, another sequence's prompt chunk, sequences that join or leave between passes.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -20,7 +20,7 @@ using namespace strata::test;
 namespace {
 
 // A sequence evaluated alone: its prompt in one call, then `steps` greedy decode steps. logits[0] is the
-// prompt's last token's, logits[i] the i-th decode step's; tokens[i] the token fed at step i (sampled greedily).
+// prompt's last token's, logits[i] the i-th decode step's; tokens[i] the token fed at step i (greedy).
 struct Alone {
     std::vector<std::vector<float>> logits;
     std::vector<int32_t> tokens;
@@ -46,8 +46,8 @@ bool same_bits(std::span<const float> a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), b.size() * sizeof(float)) == 0;
 }
 
-// Three prompts of different lengths; sequence 2 joins after sequences 0 and 1 have decoded 3 steps, its prompt
-// going through in the same passes as their decode steps, in chunks of 5 tokens.
+// Three prompts of different lengths; sequence 2 joins after sequences 0 and 1 have decoded 3 steps, its
+// prompt going through in the same passes as their decode steps, in chunks of 5 tokens.
 void check_batched_equals_alone(const std::string& path, const std::string& spec, int threads) {
     auto m = Model::load(path);
     const Plan plan = make_plan(*m, spec);
@@ -146,7 +146,8 @@ TEST(ForwardBatch, BatchedPrefillEqualsTokenByTokenWhereRowsAreNotWholeBlocks) {
     STRATA_REQUIRE_FILE(shared_model("stories260K.gguf"));
     auto m = Model::load(shared_model("stories260K.gguf"));
     ASSERT_NE(m->config().hidden_dim % 64, 0);
-    const std::vector<int32_t> prompt = m->tokenizer().encode("The sun is hot and the sky is blue.", true, false);
+    const std::vector<int32_t> prompt =
+        m->tokenizer().encode("The sun is hot and the sky is blue.", true, false);
     const size_t V = static_cast<size_t>(m->config().vocab_size);
     ForwardOptions fo;
     fo.n_ctx = 64, fo.n_threads = 1;
