@@ -193,7 +193,7 @@ GenerationRequest parse_request(Endpoint endpoint, std::string_view body_text) {
     json body;
     try {
         body = json::parse(body_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // a syntax error, or a number too large for a double (out_of_range)
         throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what(),
                        "invalid_request_error", "", "invalid_json");
     }

@@ -89,6 +89,9 @@ TEST(ServerRequest, RefusalsNameTheField) {
         EXPECT_EQ(e.param, param) << body << ": " << e.what();
     }
     EXPECT_EQ(refusal(Endpoint::Chat, "{").code, "invalid_json");
+    // Finding (fuzz_server_request): a number beyond a double is nlohmann's out_of_range, not a parse_error,
+    // and escaped as a 500; it is malformed JSON like any other.
+    EXPECT_EQ(refusal(Endpoint::Completion, R"({"prompt": "x", "temperature": 5e555})").code, "invalid_json");
     EXPECT_EQ(refusal(Endpoint::Completion, R"({"prompt": [1, -2]})").param, "prompt");
     EXPECT_EQ(refusal(Endpoint::Completion, R"({"prompt": "x", "suffix": "y"})").code, "unsupported");
 }

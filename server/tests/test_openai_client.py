@@ -193,6 +193,7 @@ BAD = [
     ("chat", b'{"messages": [', 400, None),
     ("chat", b'[1, 2]', 400, None),
     ("chat", b'\xff\xfe{}', 400, None),
+    ("completion", b'{"prompt": "a", "max_tokens": 5e999}', 400, None),
     ("chat", {"model": MODEL}, 400, "messages"),
     ("chat", {"messages": []}, 400, "messages"),
     ("chat", {"messages": [{"role": "wizard", "content": "hi"}]}, 400, "messages[0].role"),
@@ -301,7 +302,8 @@ def test_a_full_queue_answers_503_with_retry_after():
         with httpx.Client(timeout=30) as a, httpx.Client(timeout=30) as b:
             with a.stream("POST", s.url + "/v1/completions", json={**LONG, "stream": True}) as first:
                 lines = first.iter_lines()
-                next(lines)  # generating in the only slot
+                next(lines)
+                s.wait_for(lambda m: m["strata_slots_busy"] == 1, what="the first request in the only slot")
                 with b.stream("POST", s.url + "/v1/completions", json={**LONG, "stream": True}) as second:
                     s.wait_for(lambda m: m["strata_queue_depth"] == 1, what="the second request queued")
                     r = httpx.post(s.url + "/v1/completions", json={"prompt": "x", "max_tokens": 2}, timeout=30)

@@ -30,17 +30,23 @@ void check(bool ok, const char* what) {
     }
 }
 
-// The matcher's output, piece by piece, is the text before the first stop sequence (all of it without one).
+// The matcher's output, piece by piece, is the text before the stop sequences that have appeared after the
+// first piece that completes one (the earliest of them), and all of the text if none ever appears.
 void check_stops(const std::vector<std::string>& stops, std::string_view text, size_t piece) {
     StopMatcher m(stops);
     std::string out;
     for (size_t i = 0; i < text.size() && !m.stopped(); i += piece) out += m.feed(text.substr(i, piece));
     out += m.flush();
-    size_t first = std::string_view::npos;
-    for (const std::string& s : stops) first = std::min(first, text.find(s));
-    check(out == text.substr(0, first), "stop matcher output is the text before the first stop sequence");
-    check(m.stopped() == (first != std::string_view::npos),
-          "stop matcher stops exactly when a sequence appears");
+    constexpr size_t none = std::string_view::npos;
+    size_t seen = none;  // the end of the first piece after which some stop sequence is in the text
+    for (const std::string& s : stops)
+        if (const size_t at = text.find(s); at != none)
+            seen = std::min(seen, std::min(text.size(), (at + s.size() + piece - 1) / piece * piece));
+    size_t cut = none;
+    for (const std::string& s : stops)
+        if (const size_t at = text.find(s); at != none && at + s.size() <= seen) cut = std::min(cut, at);
+    check(out == text.substr(0, cut), "stop matcher output is the text before the first stop sequence seen");
+    check(m.stopped() == (cut != none), "stop matcher stops exactly when a sequence appears");
 }
 
 }  // namespace
