@@ -51,6 +51,11 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+void set_kl_base(ProfileOptions& po, const KlBaseOptions& kl, const KlBaseInput& in) {
+    if (in.reader) po.kl_base_in = kl.file;
+    else po.kl_base_out = kl.file;
+}
+
 void attach_progress(ProfileOptions& o, bool enabled) {
     if (!enabled) return;
     auto bar = std::make_shared<ProgressBar>(0, true);
@@ -279,6 +284,7 @@ std::function<int()> register_profile(CLI::App& app) {
         ModelOptions model;
         std::string text, out_dir;
         std::vector<std::string> specs;
+        KlBaseOptions kl;
         int chunks = 0, n_gen = 32, draft_max = 0, draft_tokens = 128;
         bool quiet = false;
     };
@@ -286,8 +292,9 @@ std::function<int()> register_profile(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("profile", "quality, size and speed of layer specs over one model mapping");
     add_model_options(*sub, args->model);
     args->model.n_ctx = 512;
-    sub->add_option("-f,--file", args->text, "the text to score")->required();
+    sub->add_option("-f,--file", args->text, "the text to score (not needed with --kl-divergence)");
     sub->add_option("--spec", args->specs, "a layer spec (repeatable; 'base' = all layers, always run first)");
+    add_kl_base_options(*sub, args->kl);
     sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
         ->check(CLI::NonNegativeNumber);
     sub->add_option("-n,--n-gen", args->n_gen, "tokens decoded one by one for the generation speed")
@@ -300,23 +307,25 @@ std::function<int()> register_profile(CLI::App& app) {
         ->check(CLI::PositiveNumber);
     sub->add_option("-o,--output-dir", args->out_dir, "also write profile.csv, profile.json and profile.svg here");
     sub->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
-    return [args]() -> int {
+    return [args, sub]() -> int {
         Args& a = *args;
-        const std::string text = read_text_file(a.text);
         ModelOptions mo = a.model;
+        KlBaseInput base = open_kl_base(*sub, a.kl, mo, a.text);
+        const std::string text = base.reader ? "" : read_text_file(a.text);
         std::vector<std::string> specs = a.specs;
         if (!mo.layer_spec.empty()) specs.push_back(mo.layer_spec);
         mo.layer_spec.clear();
         LoadedModel lm = load_model(mo);
         ProfileOptions po;
-        po.ppl.n_ctx = mo.n_ctx;
+        set_kl_base(po, a.kl, base);
+        po.ppl.n_ctx = base.reader ? base.n_ctx : mo.n_ctx;
         po.ppl.max_chunks = a.chunks;
         po.fwd = forward_options(mo);
         po.n_gen = a.n_gen;
         po.draft_max = a.draft_max;
         po.draft_tokens = a.draft_tokens;
         attach_progress(po, !a.quiet);
-        const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
+        const std::vector<int32_t> tokens = base.reader ? base.reader->tokens() : tokenize_text(*lm.model, text);
         const auto rows = run_profile(lm.model, tokens, specs, po);
         print_profile_markdown(rows);
         if (!a.out_dir.empty()) {

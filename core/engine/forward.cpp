@@ -142,6 +142,14 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
 
 Forward::~Forward() = default;
 
+void Forward::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& f) const {
+    if (n <= 0) return;
+    arena_->execute([&] {
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1),
+                          [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+    });
+}
+
 namespace {
 // `count` items of `floats` floats each on the threads, in pieces of about 16K floats: f(first, end) over
 // item indices. Up to one piece (a decode step's vectors) runs in one call, here.

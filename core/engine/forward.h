@@ -80,6 +80,10 @@ public:
     int gpu_steps() const { return gpu_steps_; }
     const cuda::Engine* gpu() const { return gpu_.get(); }
 
+    // Runs f(first, end) over pieces of [0, n) on this pass's threads (its task arena), one item per piece at
+    // least: analysis work on the rows eval returned, e.g. scoring each position's logits.
+    void parallel_for(int64_t n, const std::function<void(int64_t first, int64_t end)>& f) const;
+
     // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
     // embeddings, step 0's input) and state i + 1 (after step i), x (B, dim) for the tokens at pos..pos+B-1.
     // Unset, it costs one empty-function test per step.
