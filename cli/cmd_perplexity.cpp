@@ -102,6 +102,11 @@ std::function<int()> register_perplexity(CLI::App& app) {
             };
         } else {
             hooks.save_base = a.kl.file;
+            if (!a.kl.file.empty()) {
+                const LogitsFileHeader h{po.n_ctx, lm.model->config().vocab_size, n_chunks};
+                std::fprintf(stderr, "perplexity: writing the KL-divergence base %s (%s)\n", a.kl.file.c_str(),
+                             human_bytes(static_cast<double>(h.file_bytes())).c_str());
+            }
             hooks.on_chunk = [](int done, int total, double ppl) {
                 std::fprintf(stderr, "[%d/%d] %.4f\n", done, total, ppl);
             };
