@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     add(strata::cli::register_perplexity);
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
+    add(strata::cli::register_lens);
     // llama.cpp's spelling -ngl N (a multi-letter single-dash flag, which CLI11 does not take) is
     // --n-gpu-layers N.
     std::vector<std::string> args;

@@ -1,8 +1,20 @@
 #include "cli/svg.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+#include <stdexcept>
+
+extern char** environ;
 
 namespace strata::cli::svg {
 
@@ -50,6 +62,53 @@ std::string begin(double width, double height) {
       << "' height='" << height << "' viewBox='0 0 " << width << " " << height
       << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
     return s.str();
+}
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    if (s.size() < n) return false;
+    for (size_t i = 0; i < n; ++i)
+        if (std::tolower(static_cast<unsigned char>(s[s.size() - n + i])) != suffix[i]) return false;
+    return true;
+}
+
+}  // namespace
+
+void check_plot_path(const std::string& path) {
+    if (!ends_with(path, ".svg") && !ends_with(path, ".png"))
+        throw std::invalid_argument("plot file '" + path + "': give a name ending in .svg or .png");
+}
+
+void write_plot(const std::string& path, const std::string& svg) {
+    check_plot_path(path);
+    if (ends_with(path, ".svg")) return write_file(path, svg);
+    // rsvg-convert draws the same SVG (text through the system's fonts), so both files show the same picture.
+    const std::string name = "strata-plot-" + std::to_string(::getpid()) + ".svg";
+    const std::string tmp = (std::filesystem::temp_directory_path() / name).string();
+    write_file(tmp, svg);
+    const char* argv[] = {"rsvg-convert", "-o", path.c_str(), tmp.c_str(), nullptr};
+    pid_t pid = 0;
+    const int err =
+        posix_spawnp(&pid, "rsvg-convert", nullptr, nullptr, const_cast<char* const*>(argv), environ);
+    int status = 0;
+    if (err == 0) waitpid(pid, &status, 0);
+    std::filesystem::remove(tmp);
+    if (err == ENOENT)
+        throw std::runtime_error("--plot " + path +
+                                 " needs rsvg-convert to render PNG (Debian/Ubuntu package librsvg2-bin), "
+                                 "or give a .svg file name");
+    if (err != 0) throw std::runtime_error("cannot run rsvg-convert: " + std::string(std::strerror(err)));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("rsvg-convert failed to write " + path);
 }
 
 }  // namespace strata::cli::svg
