@@ -10,16 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/lens.h"
 #include "core/api/registry.h"
 #include "core/engine/plan.h"
 #include "core/run/session.h"
 #include "core/text/chat_template.h"
+#include "core/text/tokenizer.h"
 
 using namespace strata;
 
 struct strata_model {
     std::shared_ptr<const Model> model;
-    std::string info;
+    std::string info, lens_json;
 };
 
 struct strata_session {
@@ -69,34 +71,61 @@ struct ParsedOptions {
     SessionOptions session;
 };
 
-ParsedOptions parse_options(int argc, const char* const* argv) {
-    ParsedOptions o;
+long long int_value(const std::string& name, const std::string& v) {
+    size_t end = 0;
+    const long long x = std::stoll(v, &end);
+    if (end != v.size()) throw std::invalid_argument("option " + name + ": not an integer: " + v);
+    return x;
+}
+
+float float_value(const std::string& name, const std::string& v) {
+    size_t end = 0;
+    const float x = std::stof(v, &end);
+    if (end != v.size()) throw std::invalid_argument("option " + name + ": not a number: " + v);
+    return x;
+}
+
+// Walks argv-style options: on(name, value) for each; names for which is_flag(name) holds take no value ("").
+// on returns false for a name it does not know.
+template <class IsFlag, class On>
+void walk_options(int argc, const char* const* argv, const char* what, IsFlag&& is_flag, On&& on) {
     if (argc < 0 || (argc > 0 && !argv)) throw std::invalid_argument("argv is null");
     for (int i = 0; i < argc; ++i) {
         if (!argv[i]) throw std::invalid_argument("argv[" + std::to_string(i) + "] is null");
         const std::string name = argv[i];
-        if (name == "--reversed-role" || name == "--reversed_role") {
-            o.session.reversed_role = true;
-            continue;
+        std::string v;
+        if (!is_flag(name)) {
+            if (i + 1 >= argc || !argv[i + 1])
+                throw std::invalid_argument("option " + name + " needs a value");
+            v = argv[++i];
         }
-        if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
-        const std::string v = argv[++i];
-        const auto to_int = [&] {
-            size_t end = 0;
-            const long long x = std::stoll(v, &end);
-            if (end != v.size()) throw std::invalid_argument("option " + name + ": not an integer: " + v);
-            return x;
-        };
-        const auto to_float = [&] {
-            size_t end = 0;
-            const float x = std::stof(v, &end);
-            if (end != v.size()) throw std::invalid_argument("option " + name + ": not a number: " + v);
-            return x;
-        };
-        if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
-        else if (name == "-c" || name == "--ctx-size") o.forward.n_ctx = static_cast<int>(to_int());
-        else if (name == "-t" || name == "--threads") o.forward.n_threads = static_cast<int>(to_int());
-        else if (name == "-b" || name == "--batch-size") o.forward.max_batch = static_cast<int>(to_int());
+        if (!on(name, v))
+            throw std::invalid_argument("unknown " + std::string(what) + " option '" + name + "'");
+    }
+}
+
+// -c, -t, -b into fo; false when name is none of them.
+bool forward_option(const std::string& name, const std::string& v, ForwardOptions& fo) {
+    if (name == "-c" || name == "--ctx-size") fo.n_ctx = static_cast<int>(int_value(name, v));
+    else if (name == "-t" || name == "--threads") fo.n_threads = static_cast<int>(int_value(name, v));
+    else if (name == "-b" || name == "--batch-size") fo.max_batch = static_cast<int>(int_value(name, v));
+    else return false;
+    if (fo.n_ctx < 0 || fo.n_threads < 0 || fo.max_batch <= 0)
+        throw std::invalid_argument("-c and -t must be >= 0, -b > 0");
+    return true;
+}
+
+ParsedOptions parse_options(int argc, const char* const* argv) {
+    ParsedOptions o;
+    const auto is_flag = [](const std::string& n) {
+        return n == "--reversed-role" || n == "--reversed_role";
+    };
+    walk_options(argc, argv, "session", is_flag, [&](const std::string& name, const std::string& v) {
+        const auto to_int = [&] { return int_value(name, v); };
+        const auto to_float = [&] { return float_value(name, v); };
+        if (forward_option(name, v, o.forward)) return true;
+        if (is_flag(name)) o.session.reversed_role = true;
+        else if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
         else if (name == "--temp") o.sampler.temperature = to_float();
         else if (name == "--top-k") o.sampler.top_k = static_cast<int>(to_int());
         else if (name == "--top-p") o.sampler.top_p = to_float();
@@ -109,10 +138,31 @@ ParsedOptions parse_options(int argc, const char* const* argv) {
         else if (name == "--chat-template") o.session.chat_template = v;
         else if (name == "--max-new-tokens") o.session.max_new_tokens = static_cast<int>(to_int());
         else if (name == "--ctx-overflow") o.session.overflow = parse_overflow_policy(v);
-        else throw std::invalid_argument("unknown session option '" + name + "'");
-    }
-    if (o.forward.n_ctx < 0 || o.forward.n_threads < 0 || o.forward.max_batch <= 0)
-        throw std::invalid_argument("-c and -t must be >= 0, -b > 0");
+        else return false;
+        return true;
+    });
+    return o;
+}
+
+struct LensArgs {
+    std::string layer_spec, compare;
+    LensOptions lens;
+};
+
+LensArgs parse_lens_options(int argc, const char* const* argv) {
+    LensArgs o;
+    walk_options(argc, argv, "lens", [](const std::string&) { return false; },
+                 [&](const std::string& name, const std::string& v) {
+                     if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
+                     else if (name == "--compare") o.compare = v;
+                     else if (name == "--top-k") o.lens.top_k = static_cast<int>(int_value(name, v));
+                     else if (name == "--positions") {
+                         if (v != "last" && v != "all")
+                             throw std::invalid_argument("--positions: last or all, not '" + v + "'");
+                         o.lens.all_positions = v == "all";
+                     } else return forward_option(name, v, o.lens.fwd);
+                     return true;
+                 });
     return o;
 }
 
@@ -329,6 +379,57 @@ const char* strata_session_stats_json(strata_session* s) {
         fail(STRATA_ERR_INTERNAL, e.what());
         return "{}";
     }
+}
+
+int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
+                strata_lens_fn on_row, void* user_data, const char** json_out) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (json_out) *json_out = "";
+        if (!model) throw std::invalid_argument("strata_lens: null model");
+        if (!prompt) throw std::invalid_argument("strata_lens: null prompt");
+        LensArgs a = parse_lens_options(argc, argv);
+        const std::shared_ptr<const Model>& m = model->model;
+        const std::vector<int32_t> tokens = m->tokenizer().encode(prompt, true, /*parse_special=*/true);
+        if (tokens.empty()) throw std::invalid_argument("strata_lens: the prompt gives no tokens");
+        const Plan plan = make_plan(*m, a.layer_spec);
+        LensReport ref;
+        if (!a.compare.empty()) {
+            ref = run_lens(m, make_plan(*m, a.compare == "base" ? "" : a.compare), tokens, a.lens);
+            a.lens.reference_states = ref.final_states;
+        }
+        std::vector<int> top_ids;
+        std::vector<float> top_probs;
+        if (on_row)
+            a.lens.on_row = [&](const LensRow& r) {
+                const LensCell& c = *r.cell;
+                top_ids.clear(), top_probs.clear();
+                for (const LensToken& t : c.top) top_ids.push_back(t.id), top_probs.push_back(t.prob);
+                const strata_lens_row row = {.step = r.step,
+                                             .layer = r.layer,
+                                             .position = r.position,
+                                             .input_token = tokens[static_cast<size_t>(r.position)],
+                                             .target = c.target,
+                                             .target_rank = c.target_rank,
+                                             .target_prob = c.target_prob,
+                                             .entropy = c.entropy,
+                                             .kl = c.kl,
+                                             .kl_reference = c.kl_reference,
+                                             .top_k = static_cast<int>(c.top.size()),
+                                             .top_ids = top_ids.data(),
+                                             .top_probs = top_probs.data(),
+                                             .dim = m->config().dim,
+                                             .residual = r.residual,
+                                             .n_vocab = m->config().vocab_size,
+                                             .logits = r.logits};
+                on_row(user_data, &row);
+            };
+        const LensReport r = run_lens(m, plan, tokens, a.lens);
+        if (json_out) {
+            model->lens_json = lens_json(*m, r, a.compare.empty() ? nullptr : &ref);
+            *json_out = model->lens_json.c_str();
+        }
+        return STRATA_OK;
+    });
 }
 
 }  // extern "C"
