@@ -95,8 +95,8 @@ TEST(Lens, TheHeadMayRunInsideTheStateObserver) {
 }
 
 TEST(Lens, LastStepEqualsTheOutputLogitsOnQuantizedModels) {
-    // SmolLM2 Q4_1 (quantized activations into the output matmul), self-merged; Gemma 3 (embedding scale,
-    // tied output, Q4_K/Q6_K).
+    // SmolLM2 Q4_1 self-merged (its tied Q8_0 embedding as the head: activations quantized to q8); Gemma 3
+    // (embedding scale, tied Q8_0 head, 262144 tokens).
     STRATA_REQUIRE_FILE(smollm2_path());
     expect_last_step_is_output(smollm2_path(), "0:20,10:30");
     STRATA_REQUIRE_FILE(gemma_path());
