@@ -29,14 +29,21 @@ std::string prob_colour(double p) {
     return buf;
 }
 
-// "step 12 ← layer 8", with "(2nd)", "(3rd)" ... where the plan runs that layer again.
+// "step 12 ← layer 8", with "(2nd)", "(3rd)", "(11th)", "(21st)" ... where the plan runs that layer again.
 std::vector<std::string> row_labels(const LensReport& r) {
     std::map<int, int> seen;
     std::vector<std::string> out;
     for (const LensStep& s : r.steps) {
         const int k = ++seen[s.layer];
         std::string l = "step " + std::to_string(s.step) + " ← layer " + std::to_string(s.layer);
-        if (k > 1) l += " (" + std::to_string(k) + (k == 2 ? "nd" : k == 3 ? "rd" : "th") + ")";
+        if (k > 1) {
+            const int d = k % 10;
+            const char* suffix = k % 100 / 10 == 1 || d == 0 || d > 3 ? "th"
+                                 : d == 1                             ? "st"
+                                 : d == 2                             ? "nd"
+                                                                      : "rd";
+            l += " (" + std::to_string(k) + suffix + ")";
+        }
         out.push_back(l);
     }
     return out;
