@@ -128,7 +128,8 @@ std::string lens_svg(const Model& model, const LensReport& r, const LensReport* 
     const double cw = 66, rh = 18, label_w = 6.3 * static_cast<double>(longest) + 10, hx = label_w + 14,
                  hy = 130;
     // With a reference, its output row sits under the heat map, a row's height apart.
-    const double heat_h = (S + (ref ? 2 : 0)) * rh, panel_x = hx + P * cw + 70, panel_w = 260;
+    const double heat_h = (S + (ref ? 2 : 0)) * rh, panel_w = 260;
+    const double bar_w = 200, panel_x = hx + std::max(P * cw, bar_w) + 70;  // the colour bar under the map
     const double bottom = hy + std::max(heat_h + 40, rows * rh + 40 + 17 * (ref ? 3 : 1));
     std::vector<Curve> curves;
     curves.push_back({r.mean_kl(), "#1f77b4", spec_name(r.spec) + ": KL to its own output", false});
@@ -141,8 +142,10 @@ std::string lens_svg(const Model& model, const LensReport& r, const LensReport* 
     }
     size_t legend = 0;
     for (const Curve& c : curves) legend = std::max(legend, c.label.size());
-    const double W = panel_x + std::max(panel_w, 32 + 6.6 * static_cast<double>(legend)) + 24,
-                 H = bottom + 16;
+    // At least as wide as the two lines of explanation under the title.
+    const double W =
+        std::max(600.0, panel_x + std::max(panel_w, 32 + 6.6 * static_cast<double>(legend)) + 24);
+    const double H = bottom + 16;
     std::ostringstream s;
     s << svg::begin(W, H);
     const std::string name = model.config().name.empty() ? model.file().path : model.config().name;
@@ -150,11 +153,9 @@ std::string lens_svg(const Model& model, const LensReport& r, const LensReport* 
       << svg::escape("logit lens: " + name + ", layer spec " + spec_name(r.spec) +
                      (ref ? " (compared with " + spec_name(ref->spec) + ")" : ""))
       << "</text>\n<text x='14' y='43' fill='#444'>"
-      << svg::escape(
-             "each cell: the top-1 token of the final norm and output head applied after that step, shaded "
-             "by "
-             "its probability; bold: the model's own prediction at that position")
-      << "</text>\n";
+      << "each cell: the top-1 token of the final norm and output head applied after that step,</text>\n"
+      << "<text x='14' y='59' fill='#444'>"
+      << "shaded by its probability; bold: the model&apos;s own prediction at that position</text>\n";
     // Column heads: the input token at each position (the cell below predicts the token after it).
     for (int pi = 0; pi < P; ++pi) {
         const int pos = r.positions[static_cast<size_t>(pi)];
@@ -172,7 +173,7 @@ std::string lens_svg(const Model& model, const LensReport& r, const LensReport* 
     if (ref)
         heat_row(s, tok, ref->steps.back(), spec_name(ref->spec) + " output", hx, hy + (S + 1) * rh, cw, rh);
     // The colour scale, under the heat map.
-    const double by = hy + heat_h + 16, bw = std::min(200.0, std::max(120.0, P * cw));
+    const double by = hy + heat_h + 16, bw = bar_w;
     for (int i = 0; i < 50; ++i)
         s << "<rect x='" << hx + bw * i / 50 << "' y='" << by << "' width='" << bw / 50 + 0.5
           << "' height='10' fill='" << prob_colour((i + 0.5) / 50) << "'/>\n";
