@@ -117,8 +117,9 @@ typedef void (*strata_lens_fn)(void* user_data, const strata_lens_row* row);
  * the plan once, on the CPU, and applies the lens after every step. Options, argv-style as for sessions:
  *   --layer-spec S  --top-k K (default 5)  --positions last|all (default last)
  *   --compare SPEC ('base': all layers)  -c/--ctx-size N  -t/--threads N  -b/--batch-size N
- * on_row (may be NULL): once per (step, position), steps in order for each position. json_out (may be NULL):
- * the report in the JSON schema of `strata lens -o json`, valid until the next call on this model handle.
+ * on_row (may be NULL): once per (step, position) of the --layer-spec plan, steps in order for each position
+ * (the --compare plan's rows are in the JSON only). json_out (may be NULL): the report in the JSON schema of
+ * `strata lens -o json`, valid until the next call on this model handle.
  * Sessions are untouched: their forward passes never pay for the lens. */
 STRATA_API int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
                            strata_lens_fn on_row, void* user_data, const char** json_out);
