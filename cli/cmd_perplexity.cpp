@@ -45,17 +45,22 @@ KlBaseInput open_kl_base(const CLI::App& sub, const KlBaseOptions& o, ModelOptio
     in.reader.emplace(o.file);
     const int file_ctx = in.reader->header().n_ctx;
     // The base's context decides the chunks; a larger -c is allowed (llama.cpp's rule), a smaller one cannot
-    // hold them.
-    if (sub.count("--ctx-size") > 0 && model.n_ctx < file_ctx)
+    // hold them (-c 0, the model's context, is settled by kl_run_context once the model is loaded).
+    if (sub.count("--ctx-size") > 0 && model.n_ctx > 0 && model.n_ctx < file_ctx)
         throw std::invalid_argument(o.file + " was made at a context of " + std::to_string(file_ctx) +
                                     " tokens; -c " + std::to_string(model.n_ctx) +
                                     " cannot hold them: raise -c or drop it");
-    model.n_ctx = std::max(model.n_ctx, file_ctx);
+    if (model.n_ctx > 0) model.n_ctx = std::max(model.n_ctx, file_ctx);
     in.n_ctx = file_ctx;
     if (!text.empty())
         std::fprintf(stderr, "note: the tokens come from %s; -f %s is not used\n", o.file.c_str(),
                      text.c_str());
     return in;
+}
+
+int kl_run_context(const Model& model, int n_ctx, const KlBaseInput& in) {
+    const int ctx = context_size(model.config(), n_ctx);  // -c 0: the model's training context
+    return in.reader ? std::max(ctx, in.n_ctx) : ctx;
 }
 
 std::function<int()> register_perplexity(CLI::App& app) {
@@ -68,11 +73,11 @@ std::function<int()> register_perplexity(CLI::App& app) {
     auto args = std::make_shared<Args>();
     CLI::App* sub =
         app.add_subcommand("perplexity", "perplexity over a text (llama.cpp's method), and KL vs a base");
-    add_model_options(*sub, args->model);
     args->model.n_ctx = 512;
+    add_model_options(*sub, args->model);
     sub->add_option("-f,--file", args->text, "the text to score (not needed with --kl-divergence)");
     sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     add_kl_base_options(*sub, args->kl);
     return [args, sub]() -> int {
         Args& a = *args;
@@ -81,6 +86,7 @@ std::function<int()> register_perplexity(CLI::App& app) {
         const std::string text = base.reader ? "" : read_text_file(a.text);
         LoadedModel lm = load_model(mo);
         if (show_plan_if_asked(lm, mo)) return 0;
+        mo.n_ctx = kl_run_context(*lm.model, mo.n_ctx, base);
         PerplexityOptions po;
         po.n_ctx = base.reader ? base.n_ctx : mo.n_ctx;
         po.max_chunks = a.chunks;

@@ -27,6 +27,8 @@ struct KlBaseInput {
     int n_ctx = 0;
 };
 KlBaseInput open_kl_base(const CLI::App& sub, const KlBaseOptions& o, ModelOptions& model, const std::string& text);
+// The run's context once the model is loaded: -c, or the model's for -c 0, and at least the base's.
+int kl_run_context(const Model& model, int n_ctx, const KlBaseInput& in);
 // The profile's base: read from the file (--kl-divergence), written to it, or (no file) a temporary one.
 void set_kl_base(ProfileOptions& po, const KlBaseOptions& kl, const KlBaseInput& in);
 
