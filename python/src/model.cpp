@@ -24,7 +24,7 @@ ModelHandle::ModelHandle(const std::string& path, const std::string& tokenizer_p
     fopts_.n_ctx = n_ctx;
     fopts_.n_threads = n_threads;
     fopts_.max_batch = n_batch;
-    fopts_.device = n_gpu_layers >= 0 ? "cuda" : device;
+    fopts_.device = n_gpu_layers > 0 ? "cuda" : device;  // as the CLI: -ngl N (N > 0) implies the GPU
     fopts_.n_gpu_steps = n_gpu_layers;
     // Loading maps and binds the file (and packs weights): seconds for big ones, without the GIL.
     nb::gil_scoped_release nogil;

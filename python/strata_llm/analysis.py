@@ -66,7 +66,8 @@ def profile(
     second half of each scored), ΔPPL, KL divergence and top-1 agreement against the base, prompt and
     generation speed and peak RSS. ``draft_max`` > 0 also times each spec as a self-speculative draft of the
     base. ``progress(done, total, what)`` is called as it goes. Ctrl-C stops it between chunks
-    (KeyboardInterrupt)."""
+    (KeyboardInterrupt). A Model's own layer spec plays no part (the specs are the ones given); its threads
+    and device are used unless ``n_threads`` says otherwise."""
     m = _model(model, n_ctx)
     rows = _strata.profile(
         m._handle,
@@ -76,7 +77,7 @@ def profile(
         chunks,
         n_gen,
         draft_max,
-        0 if n_threads is None else n_threads,
+        m.n_threads if n_threads is None else n_threads,
         progress,
     )
     return _table(rows, as_dataframe)
@@ -96,11 +97,13 @@ def layer_importance(
     one row per layer with ``block_influence`` (ShortGPT: 1 - mean cos(layer input, output)), ``bi_rank`` (1 =
     the least influential) and ``angular_n`` for n = 1..max_block (Gromov et al.: the angular distance / pi
     between the states entering layer l and layer l+n; None where l+n is past the last layer). ``max_block``
-    defaults to min(4, layers - 1). ``layer_suggestions()`` turns the rows into --layer-spec suggestions."""
+    defaults to min(4, layers - 1). ``layer_suggestions()`` turns the rows into --layer-spec suggestions. It
+    measures the file's own layers: a Model's layer spec plays no part."""
     m = _model(model, n_ctx)
     n_layers = m.n_layers
     k = min(4, n_layers - 1) if max_block is None else max_block
-    st = _strata.layer_stats(m._handle, text, n_ctx, chunks, k, 0 if n_threads is None else n_threads)
+    threads = m.n_threads if n_threads is None else n_threads
+    st = _strata.layer_stats(m._handle, text, n_ctx, chunks, k, threads)
     bi: list[float] = st["block_influence"]
     order = sorted(range(n_layers), key=lambda layer: bi[layer])  # stable, as the CLI ranks
     rank = {layer: i + 1 for i, layer in enumerate(order)}

@@ -118,7 +118,7 @@ class Model:
     ) -> None:
         self.path = os.fspath(path)
         self.layer_spec = layer_spec or ""
-        self.device = device
+        self.device = "cuda" if n_gpu_layers else device
         self._h: _strata.Model | None = _strata.Model(
             self.path,
             os.fspath(tokenizer) if tokenizer is not None else "",
