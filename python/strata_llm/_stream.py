@@ -50,8 +50,10 @@ class _Finished:
 
 
 def _next(items: queue.SimpleQueue[str | _Finished]) -> str | _Finished | None:
-    # A helper, and no `continue` in the loop below: on CPython 3.11 a KeyboardInterrupt that lands on a
-    # `continue` there skips the enclosing `finally` (which must abort and join the worker).
+    # A helper, and no `continue` in the loop below: on CPython 3.11 and 3.12 a KeyboardInterrupt raised at a
+    # loop's backward jump is looked up in the exception table by the instruction before the jump
+    # (python/cpython#108214), so one that lands on a `continue` after an `except` or an `if` skipped the
+    # enclosing `finally`, which must abort and join the worker (seen here on 3.11.2 and 3.11.7).
     try:
         return items.get(timeout=_POLL_SECONDS)
     except queue.Empty:
