@@ -20,13 +20,14 @@ std::function<int()> register_layers(CLI::App& app) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = app.add_subcommand("layers", "layer importance (Block Influence, angular distance) and spec suggestions");
-    add_model_options(*sub, args->model);
     args->model.n_ctx = 512;
+    add_model_options(*sub, args->model);
     sub->add_option("-f,--file", args->text, "the text to measure over")->required();
-    sub->add_option("-n,--max-block", args->max_block, "largest block size to suggest (default: 4)")
-        ->check(CLI::PositiveNumber);
+    sub->add_option("-n,--max-block", args->max_block, "largest block size to suggest")
+        ->check(number_check(kPositiveRule))
+        ->default_str("4, at most the layers - 1");
     sub->add_option("--chunks", args->chunks, "use at most this many chunks of -c tokens (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     sub->add_flag("--verify", args->verify, "run profile on base and the angular-distance pruning suggestions");
     sub->add_option("-o,--output-dir", args->out_dir, "with --verify: write the profile's CSV, JSON and SVG here");
     sub->add_flag("--json", args->json, "print the measurements and suggestions as JSON");
@@ -37,6 +38,7 @@ std::function<int()> register_layers(CLI::App& app) {
         if (!mo.layer_spec.empty() || !mo.layer_spec_file.empty())
             throw std::invalid_argument("layers measures the model's own layers: drop --layer-spec");
         LoadedModel lm = load_model(mo);
+        mo.n_ctx = context_size(lm.model->config(), mo.n_ctx);  // -c 0: the model's training context
         const int L = lm.model->config().n_layers;
         if (L < 2) throw std::invalid_argument("layers needs a model with at least 2 layers");
         const int K = a.max_block > 0 ? a.max_block : std::min(4, L - 1);

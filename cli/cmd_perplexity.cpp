@@ -27,22 +27,24 @@ std::function<int()> register_perplexity(CLI::App& app) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = app.add_subcommand("perplexity", "perplexity over a text (llama.cpp's method), and KL vs a base");
-    add_model_options(*sub, args->model);
     args->model.n_ctx = 512;
+    add_model_options(*sub, args->model);
     sub->add_option("-f,--file", args->text, "the text to score")->required();
     sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     auto* kl = sub->add_option("--kl-base", args->kl_base,
                                "base logits written by --save-logits: report KL divergence and top-1 agreement");
     sub->add_option("--save-logits", args->save_logits,
                     "write this model's top-k log-probabilities per scored token (8*k bytes each) for --kl-base")
         ->excludes(kl);
-    sub->add_option("--save-top-k", args->top_k, "k for --save-logits")->check(CLI::Range(1, 4096));
+    sub->add_option("--save-top-k", args->top_k, "k for --save-logits")
+        ->check(number_check({1, 4096, false, true, "a count from 1 to 4096"}));
     return [args]() -> int {
         Args& a = *args;
         const std::string text = read_text_file(a.text);
         LoadedModel lm = load_model(a.model);
         if (show_plan_if_asked(lm, a.model)) return 0;
+        a.model.n_ctx = context_size(lm.model->config(), a.model.n_ctx);  // -c 0: the model's training context
         PerplexityOptions po;
         po.n_ctx = a.model.n_ctx;
         po.max_chunks = a.chunks;

@@ -284,20 +284,20 @@ std::function<int()> register_profile(CLI::App& app) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = app.add_subcommand("profile", "quality, size and speed of layer specs over one model mapping");
-    add_model_options(*sub, args->model);
     args->model.n_ctx = 512;
+    add_model_options(*sub, args->model);
     sub->add_option("-f,--file", args->text, "the text to score")->required();
     sub->add_option("--spec", args->specs, "a layer spec (repeatable; 'base' = all layers, always run first)");
     sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     sub->add_option("-n,--n-gen", args->n_gen, "tokens decoded one by one for the generation speed")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     sub->add_option("--draft-max", args->draft_max,
                     "also try every spec as a self-speculative draft of the base with up to this many drafted "
                     "tokens per round: acceptance and greedy speed-up columns")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check(kCountRule));
     sub->add_option("--draft-tokens", args->draft_tokens, "tokens generated greedily for the draft columns")
-        ->check(CLI::PositiveNumber);
+        ->check(number_check(kPositiveRule));
     sub->add_option("-o,--output-dir", args->out_dir, "also write profile.csv, profile.json and profile.svg here");
     sub->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
     return [args]() -> int {
@@ -308,6 +308,7 @@ std::function<int()> register_profile(CLI::App& app) {
         if (!mo.layer_spec.empty()) specs.push_back(mo.layer_spec);
         mo.layer_spec.clear();
         LoadedModel lm = load_model(mo);
+        mo.n_ctx = context_size(lm.model->config(), mo.n_ctx);  // -c 0: the model's training context
         ProfileOptions po;
         po.ppl.n_ctx = mo.n_ctx;
         po.ppl.max_chunks = a.chunks;

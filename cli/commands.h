@@ -15,4 +15,5 @@ std::function<int()> register_think(CLI::App& app);
 std::function<int()> register_perplexity(CLI::App& app);
 std::function<int()> register_profile(CLI::App& app);
 std::function<int()> register_layers(CLI::App& app);
+std::function<int()> register_tokenize(CLI::App& app);
 }  // namespace strata::cli

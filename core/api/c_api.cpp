@@ -2,7 +2,9 @@
 // exception and turns it into a status code plus a per-thread message: nothing C++ crosses the boundary.
 #include "core/api/strata.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <exception>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "core/api/registry.h"
 #include "core/engine/plan.h"
 #include "core/run/session.h"
+#include "core/run/settings.h"
 
 using namespace strata;
 
@@ -62,16 +65,13 @@ int guarded(int error_code, Fn&& fn) noexcept {
     }
 }
 
-struct ParsedOptions {
-    std::string layer_spec;
-    ForwardOptions forward;
-    SamplerParams sampler;
-    SessionOptions session;
-};
-
-ParsedOptions parse_options(int argc, const char* const* argv) {
-    ParsedOptions o;
+// argv-style options: "--KEY VALUE" for every session setting (core/run/settings.h), the short forms -c -t -b
+// -s -n, and the flag --reversed-role.
+SessionSettings parse_options(int argc, const char* const* argv) {
+    SessionSettings o;
     if (argc < 0 || (argc > 0 && !argv)) throw std::invalid_argument("argv is null");
+    static const std::map<std::string, std::string> kShort = {
+        {"-c", "ctx-size"}, {"-t", "threads"}, {"-b", "batch-size"}, {"-s", "seed"}, {"-n", "n-predict"}};
     for (int i = 0; i < argc; ++i) {
         if (!argv[i]) throw std::invalid_argument("argv[" + std::to_string(i) + "] is null");
         const std::string name = argv[i];
@@ -79,40 +79,17 @@ ParsedOptions parse_options(int argc, const char* const* argv) {
             o.session.reversed_role = true;
             continue;
         }
+        std::string key;
+        if (auto it = kShort.find(name); it != kShort.end()) key = it->second;
+        else if (name.rfind("--", 0) == 0) key = name.substr(2);
+        if (key == "layer_spec" || key == "ai_prefix") key[key.find('_')] = '-';
+        const auto& keys = session_setting_keys();
+        const bool known = key == "n-predict" || std::find(keys.begin(), keys.end(), key) != keys.end();
+        if (!known || key == "reversed-role" || key == "tokenizer")  // the model is open already
+            throw std::invalid_argument("unknown session option '" + name + "'");
         if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
-        const std::string v = argv[++i];
-        const auto to_int = [&] {
-            size_t end = 0;
-            const long long x = std::stoll(v, &end);
-            if (end != v.size()) throw std::invalid_argument("option " + name + ": not an integer: " + v);
-            return x;
-        };
-        const auto to_float = [&] {
-            size_t end = 0;
-            const float x = std::stof(v, &end);
-            if (end != v.size()) throw std::invalid_argument("option " + name + ": not a number: " + v);
-            return x;
-        };
-        if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
-        else if (name == "-c" || name == "--ctx-size") o.forward.n_ctx = static_cast<int>(to_int());
-        else if (name == "-t" || name == "--threads") o.forward.n_threads = static_cast<int>(to_int());
-        else if (name == "-b" || name == "--batch-size") o.forward.max_batch = static_cast<int>(to_int());
-        else if (name == "--temp") o.sampler.temperature = to_float();
-        else if (name == "--top-k") o.sampler.top_k = static_cast<int>(to_int());
-        else if (name == "--top-p") o.sampler.top_p = to_float();
-        else if (name == "--min-p") o.sampler.min_p = to_float();
-        else if (name == "--repeat-penalty") o.sampler.repeat_penalty = to_float();
-        else if (name == "--repeat-last-n") o.sampler.repeat_last_n = static_cast<int>(to_int());
-        else if (name == "-s" || name == "--seed") o.sampler.seed = static_cast<uint64_t>(to_int());
-        else if (name == "--system") o.session.system_prompt = v;
-        else if (name == "--ai-prefix" || name == "--ai_prefix") o.session.ai_prefix = v;
-        else if (name == "--chat-template") o.session.chat_template = v;
-        else if (name == "--max-new-tokens") o.session.max_new_tokens = static_cast<int>(to_int());
-        else if (name == "--ctx-overflow") o.session.overflow = parse_overflow_policy(v);
-        else throw std::invalid_argument("unknown session option '" + name + "'");
+        apply_session_setting(o, key, argv[++i]);
     }
-    if (o.forward.n_ctx < 0 || o.forward.n_threads < 0 || o.forward.max_batch <= 0)
-        throw std::invalid_argument("-c and -t must be >= 0, -b > 0");
     return o;
 }
 
@@ -196,7 +173,7 @@ int strata_session_new(strata_model* model, int argc, const char* const* argv, s
         if (!out) throw std::invalid_argument("strata_session_new: out is null");
         *out = nullptr;
         if (!model) throw std::invalid_argument("strata_session_new: null model");
-        ParsedOptions o = parse_options(argc, argv);
+        SessionSettings o = parse_options(argc, argv);
         auto h = std::make_unique<strata_session>();
         Plan plan = make_plan(*model->model, o.layer_spec);
         h->session = std::make_unique<Session>(model->model, std::move(plan), o.forward, o.sampler, o.session);
@@ -308,7 +285,9 @@ const char* strata_session_stats_json(strata_session* s) {
                             {"last_generated_tokens", st.last.stats.generated_tokens},
                             {"last_prompt_tps", st.last.stats.prompt_tps()},
                             {"last_generate_tps", st.last.stats.generate_tps()},
-                            {"last_interrupted", st.last.interrupted}};
+                            {"last_interrupted", st.last.interrupted},
+                            {"seed", s->session->sampler_params().seed},
+                            {"n_threads", f.n_threads()}};
         s->stats = j.dump();
         return s->stats.c_str();
     } catch (const std::exception& e) {

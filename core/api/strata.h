@@ -59,9 +59,13 @@ STRATA_API const char* strata_model_info_json(strata_model* model);
 /* A chat session over model, configured by argv-style options (argv[0] is an option, not a program name):
  *   --layer-spec S  -c/--ctx-size N  -t/--threads N  -b/--batch-size N
  *   --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --repeat-last-n N  -s/--seed S
- *   --system TEXT  --ai-prefix TEXT  --reversed-role  --chat-template NAME  --max-new-tokens N
+ *   --system TEXT  --ai-prefix TEXT  --reversed-role  --chat-template NAME  -n/--n-predict/--max-new-tokens N
  *   --ctx-overflow shift|restart|error
- * Values are taken verbatim (no C-escape processing). The session keeps the model alive. */
+ * Values are taken verbatim (no C-escape processing); a value outside its range is STRATA_ERR_INVALID_ARG
+ * with a message naming the option and what is valid. -c 0 is the model's training context (default: that,
+ * at most 4096); -t above the hardware threads runs on the hardware threads; --seed -1 (the default) draws a
+ * random seed (strata_session_stats_json shows it); -n -1 generates until the end of text or context.
+ * The session keeps the model alive. */
 STRATA_API int strata_session_new(strata_model* model, int argc, const char* const* argv, strata_session** out);
 STRATA_API void strata_session_free(strata_session* session);
 
@@ -86,7 +90,8 @@ STRATA_API const char* strata_session_last_reply(strata_session* session);
 /* Its length in bytes: larger than strlen() when the model produced a NUL byte (U+0000). 0 for NULL. Leaves the
  * string strata_session_last_reply() returned valid. */
 STRATA_API size_t strata_session_last_reply_size(strata_session* session);
-/* Context use, messages, turns, the last turn's token counts and speed, KV bytes, as a JSON object. */
+/* Context use, messages, turns, the last turn's token counts and speed, KV bytes, the seed in use (drawn at
+ * random unless -s gave one) and the threads, as a JSON object. */
 STRATA_API const char* strata_session_stats_json(strata_session* session);
 
 #ifdef __cplusplus

@@ -50,12 +50,22 @@ RunState::RunState(const ModelConfig& c, int B) : max_batch(B) {
     hb2.resize(b * c.hidden_dim);
 }
 
-namespace {
+int context_size(const ModelConfig& c, int n_ctx) {
+    if (n_ctx > 0) return n_ctx;
+    return n_ctx == 0 ? c.n_ctx_train : std::min(c.n_ctx_train, 4096);
+}
 
-int default_threads() {
+int hardware_threads() {
     const unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : static_cast<int>(n);
 }
+
+int thread_count(int n_threads) {
+    const int hw = hardware_threads();
+    return n_threads <= 0 ? hw : std::min(n_threads, hw);
+}
+
+namespace {
 
 // Bytes of the widest quantized activation row any matmul of this model needs.
 size_t max_activation_row_bytes(const ModelConfig& c, const ModelWeights& w) {
@@ -107,8 +117,8 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     : model_(std::move(model)),
       plan_(std::move(plan)),
       K_(kernels()),
-      n_ctx_(opts.n_ctx > 0 ? opts.n_ctx : std::min(model_->config().n_ctx_train, 4096)),
-      n_threads_(opts.n_threads > 0 ? opts.n_threads : default_threads()),
+      n_ctx_(context_size(model_->config(), opts.n_ctx)),
+      n_threads_(thread_count(opts.n_threads)),
       arena_(std::make_unique<tbb::task_arena>(n_threads_)),
       kv_(plan_.n_steps(), n_ctx_, model_->config().kv_dim()),
       s_(model_->config(), std::max(1, opts.max_batch)) {

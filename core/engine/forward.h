@@ -51,9 +51,18 @@ struct RunState {
     std::vector<uint8_t> xq;    // (B, widest quantized activation row) matmul input in the weight's vec_dot_type
 };
 
+// The context a Forward gets for ForwardOptions::n_ctx: n_ctx > 0 as it is; 0 the model's training context
+// (llama.cpp's -c 0); kDefaultContext (< 0) the training context, at most 4096.
+inline constexpr int kDefaultContext = -1;
+int context_size(const ModelConfig& c, int n_ctx);
+// Threads a Forward runs: all hardware threads for n_threads <= 0, else n_threads, at most the hardware's (more
+// threads than the machine has only slow it down).
+int hardware_threads();
+int thread_count(int n_threads);
+
 struct ForwardOptions {
-    int n_ctx = 0;        // 0: the model's training context, capped at 4096
-    int n_threads = 0;    // 0: all cores
+    int n_ctx = kDefaultContext;  // tokens; see context_size()
+    int n_threads = 0;            // 0: all hardware threads; see thread_count()
     int max_batch = 256;  // prompt tokens evaluated per batched pass
     std::string device = "cpu";  // "cpu" or "cuda"
     int n_gpu_steps = -1;        // with cuda: the first N plan steps run on the GPU (-1: all, and the output)

@@ -116,7 +116,7 @@ int Session::fit_context(std::vector<int32_t>& tokens, size_t protect) {
     if (!fits(least))
         throw std::runtime_error("message too long: even without earlier turns it needs " +
                                  need(least.size()) +
-                                 " (-c sets the context, --max-new-tokens the room for the reply)");
+                                 " (-c sets the context, -n / --max-new-tokens the room for the reply)");
     if (opts_.overflow == OverflowPolicy::Error)
         throw std::runtime_error(
             "context full: the conversation needs " + need(tokens.size()) +

@@ -132,6 +132,7 @@ class Session {
     SessionStats stats() const;
     const ChatTemplate& chat_template() const { return template_; }
     const SessionOptions& options() const { return opts_; }
+    const SamplerParams& sampler_params() const { return sampler_.params(); }  // seed: the one in use
     const Forward& forward() const { return fwd_; }
     const Model& model() const { return fwd_.model(); }
     Role model_role() const { return opts_.reversed_role ? Role::User : Role::Assistant; }
