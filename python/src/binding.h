@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/api/registry.h"
-#include "core/engine/sampler.h"
+#include "core/run/settings.h"
 
 namespace strata::python {
 
@@ -46,9 +46,11 @@ void check_signals();
 // U+FFFD, never an exception.
 nb::str utf8_str(std::string_view s);
 
-// Sampling settings from Python's keyword arguments; values the engine cannot use are ValueErrors.
-SamplerParams sampler_params(float temperature, int top_k, float top_p, float min_p, float repeat_penalty,
-                             int repeat_last_n, uint64_t seed);
+// Sets a session setting (core/run/settings.h: the rules every front end shares) from a Python argument,
+// given as the text Python prints for it; a value the rule refuses is a ValueError with the engine's
+// sentence, naming the Python argument ("top_p: 1.5 is not valid: use a probability > 0 and <= 1 (1: off)").
+// None leaves the default.
+void apply_setting(SessionSettings& s, std::string_view key, std::string_view argument, nb::handle value);
 
 void bind_model(nb::module_& m);
 void bind_chat(nb::module_& m);

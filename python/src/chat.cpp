@@ -16,19 +16,10 @@ namespace {
 
 class ChatHandle {
   public:
-    ChatHandle(const ModelHandle& model, const std::string& system, const std::string& chat_template,
-               const std::string& ai_prefix, bool reversed_role, int max_tokens, const std::string& overflow,
-               const SamplerParams& sp) {
-        SessionOptions so;
-        so.system_prompt = system;
-        so.chat_template = chat_template;
-        so.ai_prefix = ai_prefix;
-        so.reversed_role = reversed_role;
-        so.max_new_tokens = max_tokens;
-        so.overflow = parse_overflow_policy(overflow);
+    ChatHandle(const ModelHandle& model, const SessionOptions& so, const SamplerParams& sp) {
         const Model& m = *model.model();
         try {
-            ChatTemplate::for_model(m.file().meta, m.tokenizer(), chat_template);
+            ChatTemplate::for_model(m.file().meta, m.tokenizer(), so.chat_template);
         } catch (const std::runtime_error& e) {  // no chat template, or one strata does not recognise
             throw std::invalid_argument(e.what());
         }
@@ -104,6 +95,7 @@ class ChatHandle {
         d["last_prompt_tps"] = st.last.stats.prompt_tps();
         d["last_generate_tps"] = st.last.stats.generate_tps();
         d["kv_bytes"] = locked([](Session& s) { return s.forward().kv_cache().bytes(); });
+        d["seed"] = locked([](Session& s) { return s.sampler_params().seed; });  // the one drawn for -1
         return d;
     }
 
@@ -116,10 +108,23 @@ class ChatHandle {
 
 void bind_chat(nb::module_& m) {
     nb::class_<ChatHandle>(m, "Chat")
-        .def(nb::init<const ModelHandle&, const std::string&, const std::string&, const std::string&, bool,
-                      int, const std::string&, const SamplerParams&>(),
-             nb::arg("model"), nb::arg("system"), nb::arg("template"), nb::arg("ai_prefix"),
-             nb::arg("reversed_role"), nb::arg("max_tokens"), nb::arg("overflow"), nb::arg("sampler"))
+        .def(
+            "__init__",
+            [](ChatHandle* self, const ModelHandle& model, const std::string& system,
+               const std::string& chat_template, const std::string& ai_prefix, bool reversed_role,
+               nb::handle max_tokens, nb::handle overflow, const SamplerParams& sp) {
+                SessionSettings s;
+                s.session.system_prompt = system;
+                s.session.chat_template = chat_template;
+                s.session.ai_prefix = ai_prefix;
+                s.session.reversed_role = reversed_role;
+                s.session.max_new_tokens = -1;  // None: until end of turn or a full context
+                apply_setting(s, "max-new-tokens", "max_tokens", max_tokens);
+                apply_setting(s, "ctx-overflow", "overflow", overflow);
+                new (self) ChatHandle(model, s.session, sp);
+            },
+            nb::arg("model"), nb::arg("system"), nb::arg("template"), nb::arg("ai_prefix"),
+            nb::arg("reversed_role"), nb::arg("max_tokens").none(), nb::arg("overflow"), nb::arg("sampler"))
         .def(
             "send",
             [](ChatHandle& c, const std::string& text, nb::object on_piece) {
@@ -173,9 +178,12 @@ void bind_chat(nb::module_& m) {
         .def_prop_rw(
             "max_tokens",
             [](ChatHandle& c) { return c.locked([](Session& s) { return s.options().max_new_tokens; }); },
-            [](ChatHandle& c, int n) {
+            [](ChatHandle& c, nb::handle n) {
+                SessionSettings checked;
+                checked.session.max_new_tokens = -1;
+                apply_setting(checked, "max-new-tokens", "max_tokens", n);
                 c.locked([&](Session& s) {
-                    s.set_max_new_tokens(n);
+                    s.set_max_new_tokens(checked.session.max_new_tokens);
                     return 0;
                 });
             })

@@ -73,19 +73,17 @@ nb::str utf8_str(std::string_view s) {
     return nb::steal<nb::str>(o);
 }
 
-SamplerParams sampler_params(float temperature, int top_k, float top_p, float min_p, float repeat_penalty,
-                             int repeat_last_n, uint64_t seed) {
-    if (!(repeat_penalty > 0)) throw std::invalid_argument("repeat_penalty must be > 0 (1 = off)");
-    if (repeat_last_n < 0) throw std::invalid_argument("repeat_last_n must be >= 0");
-    SamplerParams p;
-    p.temperature = temperature;
-    p.top_k = top_k;
-    p.top_p = top_p;
-    p.min_p = min_p;
-    p.repeat_penalty = repeat_penalty;
-    p.repeat_last_n = repeat_last_n;
-    p.seed = seed;
-    return p;
+void apply_setting(SessionSettings& s, std::string_view key, std::string_view argument, nb::handle value) {
+    if (value.is_none()) return;
+    if (PyBool_Check(value.ptr()) && session_setting_rule(key))
+        throw std::invalid_argument(std::string(argument) + ": a number, not " + nb::str(value).c_str());
+    try {
+        apply_session_setting(s, key, nb::str(value).c_str());
+    } catch (const std::invalid_argument& e) {
+        const std::string msg = e.what(), flag = "--" + std::string(key);
+        throw std::invalid_argument(msg.rfind(flag, 0) == 0 ? std::string(argument) + msg.substr(flag.size())
+                                                            : msg);
+    }
 }
 
 }  // namespace strata::python

@@ -14,18 +14,8 @@
 namespace strata::python {
 
 ModelHandle::ModelHandle(const std::string& path, const std::string& tokenizer_path,
-                         const std::string& layer_spec, int n_ctx, int n_threads, int n_batch,
-                         const std::string& device, int n_gpu_layers) {
-    if (n_ctx < 0) throw std::invalid_argument("n_ctx must be >= 0 (0: the model's, at most 4096)");
-    if (n_threads < 0) throw std::invalid_argument("n_threads must be >= 0 (0: all cores)");
-    if (n_batch <= 0) throw std::invalid_argument("n_batch must be > 0");
-    if (device != "cpu" && device != "cuda")
-        throw std::invalid_argument("device must be 'cpu' or 'cuda', not '" + device + "'");
-    fopts_.n_ctx = n_ctx;
-    fopts_.n_threads = n_threads;
-    fopts_.max_batch = n_batch;
-    fopts_.device = n_gpu_layers > 0 ? "cuda" : device;  // as the CLI: -ngl N (N > 0) implies the GPU
-    fopts_.n_gpu_steps = n_gpu_layers;
+                         const std::string& layer_spec, const ForwardOptions& fopts)
+    : fopts_(fopts) {
     // Loading maps and binds the file (and packs weights): seconds for big ones, without the GIL.
     nb::gil_scoped_release nogil;
     model_ = open_model(path, tokenizer_path);
@@ -83,6 +73,7 @@ nb::dict ModelHandle::generate(const std::vector<int32_t>& prompt, const Sampler
     GenerationStats st;
     std::vector<int32_t> out;
     size_t common = 0;
+    uint64_t seed = 0;
     {
         nb::gil_scoped_release nogil;
         std::lock_guard<std::mutex> lock(mu_);
@@ -96,6 +87,7 @@ nb::dict ModelHandle::generate(const std::vector<int32_t>& prompt, const Sampler
         if (common == prompt.size()) --common;
         cached_.resize(common);
         Sampler sampler(sp);
+        seed = sampler.params().seed;
         for (size_t i = 0; i < common; ++i) sampler.accept(prompt[i]);
 
         StreamDecoder decoder(model_->tokenizer());
@@ -143,6 +135,7 @@ nb::dict ModelHandle::generate(const std::vector<int32_t>& prompt, const Sampler
     d["generate_seconds"] = st.generate_seconds;
     d["prompt_tps"] = st.prompt_tps();
     d["generate_tps"] = st.generate_tps();
+    d["seed"] = seed;
     d["finish_reason"] = st.aborted          ? "interrupted"
                          : st.stopped_by_eog ? "eos"
                          : hit_max           ? "length"
@@ -236,10 +229,25 @@ nb::dict plan_info(const ModelHandle& h) {
 
 void bind_model(nb::module_& m) {
     nb::class_<ModelHandle>(m, "Model")
-        .def(nb::init<const std::string&, const std::string&, const std::string&, int, int, int,
-                      const std::string&, int>(),
-             nb::arg("path"), nb::arg("tokenizer_path"), nb::arg("layer_spec"), nb::arg("n_ctx"),
-             nb::arg("n_threads"), nb::arg("n_batch"), nb::arg("device"), nb::arg("n_gpu_layers"))
+        .def(
+            "__init__",
+            [](ModelHandle* self, const std::string& path, const std::string& tokenizer_path,
+               const std::string& layer_spec, nb::handle n_ctx, nb::handle n_threads, nb::handle n_batch,
+               const std::string& device, int n_gpu_layers) {
+                SessionSettings s;
+                apply_setting(s, "ctx-size", "n_ctx", n_ctx);
+                apply_setting(s, "threads", "n_threads", n_threads);
+                apply_setting(s, "batch-size", "n_batch", n_batch);
+                if (device != "cpu" && device != "cuda")
+                    throw std::invalid_argument("device must be 'cpu' or 'cuda', not '" + device + "'");
+                if (n_gpu_layers < -1) throw std::invalid_argument("n_gpu_layers must be >= 0");
+                s.forward.device = n_gpu_layers > 0 ? "cuda" : device;  // as the CLI's -ngl N (N > 0)
+                s.forward.n_gpu_steps = n_gpu_layers;
+                new (self) ModelHandle(path, tokenizer_path, layer_spec, s.forward);
+            },
+            nb::arg("path"), nb::arg("tokenizer_path"), nb::arg("layer_spec"), nb::arg("n_ctx").none(),
+            nb::arg("n_threads").none(), nb::arg("n_batch").none(), nb::arg("device"),
+            nb::arg("n_gpu_layers"))
         .def_prop_ro("info", &info_dict)
         .def_prop_ro("plan", &plan_info)
         .def_prop_ro("n_ctx", &ModelHandle::n_ctx)
@@ -272,8 +280,17 @@ void bind_model(nb::module_& m) {
             nb::arg("token"), nb::arg("special"))
         .def("eval", &ModelHandle::eval, nb::arg("tokens"))
         .def_prop_ro("logits", &logits_view)
-        .def("generate", &ModelHandle::generate, nb::arg("prompt"), nb::arg("sampler"), nb::arg("max_tokens"),
-             nb::arg("ignore_eos"), nb::arg("on_piece").none())
+        .def(
+            "generate",
+            [](ModelHandle& h, const std::vector<int32_t>& prompt, const SamplerParams& sp,
+               nb::handle max_tokens, bool ignore_eos, nb::object on_piece) {
+                SessionSettings s;
+                s.session.max_new_tokens = -1;  // None: until end of text or a full context
+                apply_setting(s, "max-new-tokens", "max_tokens", max_tokens);
+                return h.generate(prompt, sp, s.session.max_new_tokens, ignore_eos, std::move(on_piece));
+            },
+            nb::arg("prompt"), nb::arg("sampler"), nb::arg("max_tokens").none(), nb::arg("ignore_eos"),
+            nb::arg("on_piece").none())
         .def("abort", &ModelHandle::abort)
         .def("reset", &ModelHandle::reset)
         .def_prop_ro("tokens", &ModelHandle::tokens);

@@ -18,7 +18,7 @@ namespace strata::python {
 class ModelHandle {
   public:
     ModelHandle(const std::string& path, const std::string& tokenizer_path, const std::string& layer_spec,
-                int n_ctx, int n_threads, int n_batch, const std::string& device, int n_gpu_layers);
+                const ForwardOptions& fopts);
 
     const std::shared_ptr<const Model>& model() const { return model_; }
     const Plan& plan() const { return fwd_->plan(); }

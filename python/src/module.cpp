@@ -17,19 +17,25 @@ namespace strata::python {
 namespace {
 
 void bind_sampler(nb::module_& m) {
-    const SamplerParams d;  // the engine's defaults, which the CLI shares
     nb::class_<SamplerParams>(m, "SamplerParams")
         .def(
             "__init__",
-            [](SamplerParams* p, float temperature, int top_k, float top_p, float min_p, float repeat_penalty,
-               int repeat_last_n, uint64_t seed) {
-                new (p) SamplerParams(
-                    sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed));
+            [](SamplerParams* p, nb::handle temperature, nb::handle top_k, nb::handle top_p, nb::handle min_p,
+               nb::handle repeat_penalty, nb::handle repeat_last_n, nb::handle seed) {
+                SessionSettings s;  // the engine's defaults where an argument is None
+                apply_setting(s, "temp", "temperature", temperature);
+                apply_setting(s, "top-k", "top_k", top_k);
+                apply_setting(s, "top-p", "top_p", top_p);
+                apply_setting(s, "min-p", "min_p", min_p);
+                apply_setting(s, "repeat-penalty", "repeat_penalty", repeat_penalty);
+                apply_setting(s, "repeat-last-n", "repeat_last_n", repeat_last_n);
+                apply_setting(s, "seed", "seed", seed);
+                new (p) SamplerParams(s.sampler);
             },
-            nb::kw_only(), nb::arg("temperature") = d.temperature, nb::arg("top_k") = d.top_k,
-            nb::arg("top_p") = d.top_p, nb::arg("min_p") = d.min_p,
-            nb::arg("repeat_penalty") = d.repeat_penalty, nb::arg("repeat_last_n") = d.repeat_last_n,
-            nb::arg("seed") = d.seed)
+            nb::kw_only(), nb::arg("temperature").none() = nb::none(), nb::arg("top_k").none() = nb::none(),
+            nb::arg("top_p").none() = nb::none(), nb::arg("min_p").none() = nb::none(),
+            nb::arg("repeat_penalty").none() = nb::none(), nb::arg("repeat_last_n").none() = nb::none(),
+            nb::arg("seed").none() = nb::none())
         .def_ro("temperature", &SamplerParams::temperature)
         .def_ro("top_k", &SamplerParams::top_k)
         .def_ro("top_p", &SamplerParams::top_p)

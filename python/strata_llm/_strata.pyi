@@ -14,16 +14,17 @@ from . import programs as programs
 __version__: str
 
 class SamplerParams:
+    # None: the engine's default; out of range (core/run/settings): a ValueError; seed -1: random.
     def __init__(
         self,
         *,
-        temperature: float = 0.8,
-        top_k: int = 40,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        repeat_penalty: float = 1.0,
-        repeat_last_n: int = 64,
-        seed: int = 12648430,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        min_p: float | None = None,
+        repeat_penalty: float | None = None,
+        repeat_last_n: int | None = None,
+        seed: int | None = None,
     ) -> None: ...
     @property
     def temperature(self) -> float: ...
@@ -46,9 +47,9 @@ class Model:
         path: str,
         tokenizer_path: str,
         layer_spec: str,
-        n_ctx: int,
-        n_threads: int,
-        n_batch: int,
+        n_ctx: int | None,
+        n_threads: int | None,
+        n_batch: int | None,
         device: str,
         n_gpu_layers: int,
     ) -> None: ...
@@ -78,7 +79,7 @@ class Model:
         self,
         prompt: Sequence[int],
         sampler: SamplerParams,
-        max_tokens: int,
+        max_tokens: int | None,
         ignore_eos: bool,
         on_piece: Callable[[str], None] | None,
     ) -> dict[str, Any]: ...
@@ -95,7 +96,7 @@ class Chat:
         template: str,
         ai_prefix: str,
         reversed_role: bool,
-        max_tokens: int,
+        max_tokens: int | None,
         overflow: str,
         sampler: SamplerParams,
     ) -> None: ...
@@ -115,7 +116,7 @@ class Chat:
     @property
     def max_tokens(self) -> int: ...
     @max_tokens.setter
-    def max_tokens(self, arg: int, /) -> None: ...
+    def max_tokens(self, arg: int | None, /) -> None: ...
     @property
     def reversed_role(self) -> bool: ...
     @property

@@ -6,7 +6,7 @@ from typing import Any, Literal, overload
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import _stream, _strata
-from .model import _D, Model, sampler_params
+from .model import _D, RANDOM_SEED, Model, sampler_params
 
 
 class Chat:
@@ -19,7 +19,8 @@ class Chat:
     assistant's). ``max_tokens``: per reply (None: until end of turn or a full context). ``overflow``: when
     the conversation no longer fits ``n_ctx``, ``"shift"`` drops the oldest exchanges (the system prompt
     stays), ``"restart"`` drops them all, ``"error"`` raises ContextOverflowError. ``history``: messages to
-    start from (dicts with "role" and "content").
+    start from (dicts with "role" and "content"). Sampling as ``Model.generate``'s (``seed`` -1: a random one,
+    which ``stats["seed"]`` reports).
 
     Ctrl-C during a reply raises KeyboardInterrupt once the engine has stopped; the partial reply stays in the
     history, marked ``"interrupted": True``, and ``continue_()`` goes on from it.
@@ -41,7 +42,7 @@ class Chat:
         min_p: float = _D.min_p,
         repeat_penalty: float = _D.repeat_penalty,
         repeat_last_n: int = _D.repeat_last_n,
-        seed: int = _D.seed,
+        seed: int = RANDOM_SEED,
         history: Iterable[Mapping[str, str]] | None = None,
     ) -> None:
         self.model = model
@@ -52,7 +53,7 @@ class Chat:
             template or "",
             ai_prefix,
             reversed_role,
-            -1 if max_tokens is None else max_tokens,
+            max_tokens,
             overflow,
             sampler,
         )
@@ -143,7 +144,7 @@ class Chat:
 
     @max_tokens.setter
     def max_tokens(self, n: int | None) -> None:
-        self._h.max_tokens = -1 if n is None else n
+        self._h.max_tokens = n
 
     @property
     def reversed_role(self) -> bool:

@@ -17,14 +17,16 @@ if TYPE_CHECKING:
 
 def _sampler_defaults() -> SimpleNamespace:
     d = _strata.SamplerParams()  # plain values only: no engine object outlives the interpreter's shutdown
-    names = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed")
+    names = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n")
     values = {name: getattr(d, name) for name in names}
     return SimpleNamespace(**{k: float(f"{v:.7g}") if isinstance(v, float) else v for k, v in values.items()})
 
 
-# The engine's sampling defaults (the CLI's too): temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no
-# repetition penalty, seed 0xC0FFEE.
+# The engine's sampling defaults, the CLI's too: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no
+# repetition penalty; and seed -1, a random one (llama.cpp's --seed -1), which the statistics report so a run
+# can be repeated.
 _D = _sampler_defaults()
+RANDOM_SEED = -1
 
 
 def sampler_params(
@@ -36,8 +38,8 @@ def sampler_params(
     repeat_last_n: int,
     seed: int,
 ) -> _strata.SamplerParams:
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
+    """The engine's sampler settings; a value outside its range (core/run/settings: the rules every front end
+    shares) is a ValueError naming the argument."""
     return _strata.SamplerParams(
         temperature=temperature,
         top_k=top_k,
@@ -95,9 +97,10 @@ class Model:
 
     ``layer_spec`` lists the file layers to run, Python-slice style (``"0:20,10:30"`` self-merges SmolLM2's 30
     layers into 40 steps; ``"0:10,10:20:2,20:"`` prunes); ``None`` runs the model's own layers. ``n_ctx``:
-    context tokens (default: the model's training context, at most 4096). ``n_threads``: default all cores.
-    ``device``: ``"cpu"`` or ``"cuda"`` (a build with CUDA and a GPU; ``n_gpu_layers`` puts only the first N
-    steps there). ``tokenizer``: a llama2.c checkpoint's tokenizer.bin.
+    context tokens (None: the model's training context, at most 4096; 0: the whole training context, as
+    llama.cpp's -c 0). ``n_threads``: None or 0 for all hardware threads (more are not used). ``device``:
+    ``"cpu"`` or ``"cuda"`` (a build with CUDA and a GPU; ``n_gpu_layers`` puts only the first N steps there).
+    ``tokenizer``: a llama2.c checkpoint's tokenizer.bin.
 
     Raises ModelLoadError (a ValueError) when the file cannot be loaded, LayerSpecError (a ValueError) for a
     bad spec. A Model is not meant for use from several threads at once: calls wait for one another, but the
@@ -123,8 +126,8 @@ class Model:
             self.path,
             os.fspath(tokenizer) if tokenizer is not None else "",
             self.layer_spec,
-            0 if n_ctx is None else n_ctx,
-            0 if n_threads is None else n_threads,
+            n_ctx,
+            n_threads,
             n_batch,
             device,
             -1 if n_gpu_layers is None else n_gpu_layers,
@@ -291,7 +294,7 @@ class Model:
         temperature: float = _D.temperature,
         top_k: int = _D.top_k,
         top_p: float = _D.top_p,
-        seed: int = _D.seed,
+        seed: int = RANDOM_SEED,
         stop: str | Sequence[str] | None = None,
         stream: bool = False,
         *,
@@ -304,11 +307,12 @@ class Model:
         text; with ``stream=True``, an iterator of its pieces as they come (each a whole UTF-8 character or
         more).
 
-        ``max_tokens``: at most this many tokens (None: until end of generation or a full context).
-        ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 are off. The same prompt, settings and seed
-        give the same text as ``strata run`` (``-n``, ``--temp``, ``--top-k``, ``--top-p``, ``--min-p``,
-        ``-s``). ``stop``: the text ends before the first of these strings. ``ignore_eos``: generate past
-        end-of-text.
+        ``max_tokens``: at most this many tokens (None or -1: until end of generation or a full context).
+        ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 are off; ``seed`` -1 draws a random one
+        (``last_generation["seed"]`` says which). The same prompt, settings and seed give the same text as
+        ``strata run`` (``-n``, ``--temp``, ``--top-k``, ``--top-p``, ``--min-p``, ``-s``). Values outside the
+        engine's ranges (the CLI's) are ValueErrors. ``stop``: the text ends before the first of these
+        strings. ``ignore_eos``: generate past end-of-text.
 
         The KV cache keeps the prompt and the reply, and the next call re-evaluates only what follows the
         longest common prefix (the numbers are the same as a fresh run's). The GIL is released while the
@@ -318,11 +322,10 @@ class Model:
         ids = h.prompt_tokens(prompt) if isinstance(prompt, str) else _ids(prompt)
         sampler = sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         stops = [stop] if isinstance(stop, str) else list(stop or [])
-        limit = -1 if max_tokens is None else max_tokens
         stopped = False
 
         def start(on_piece: Any) -> dict[str, Any]:
-            return h.generate(ids, sampler, limit, ignore_eos, on_piece)
+            return h.generate(ids, sampler, max_tokens, ignore_eos, on_piece)
 
         def on_stop() -> None:
             nonlocal stopped

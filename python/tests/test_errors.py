@@ -101,7 +101,9 @@ def test_chat_templates_and_roles(stories, smollm2):
         chat.continue_("more")
     with pytest.raises(ValueError, match="unknown role 'robot'"):
         chat.add_message("robot", "beep")
-    with pytest.raises(ValueError, match="shift, restart, error"):
+    with pytest.raises(
+        ValueError, match="^overflow: unknown context overflow policy 'sometimes'.*shift, restart, error"
+    ):
         strata_llm.Chat(strata_llm.Model(smollm2), overflow="sometimes")
 
 
@@ -119,14 +121,27 @@ def test_bad_arguments(stories):
         m.eval([])
     with pytest.raises(TypeError, match="tokenize"):
         m.eval("Once upon a time")
-    with pytest.raises(ValueError, match="seed"):
-        m.generate("Once", seed=-1)
-    with pytest.raises(ValueError, match="repeat_penalty"):
+    # The ranges every front end shares (core/run/settings), in the engine's words, naming the argument.
+    with pytest.raises(ValueError, match=r"^seed: -2 is not valid: use a seed >= 0, or -1 for a random one"):
+        m.generate("Once", seed=-2)
+    with pytest.raises(ValueError, match=r"^repeat_penalty: 0 is not valid: use a factor > 0 \(1: off\)"):
         m.generate("Once", repeat_penalty=0)
+    with pytest.raises(ValueError, match=r"^top_p: 1.5 is not valid: use a probability > 0 and <= 1"):
+        m.generate("Once", top_p=1.5)
+    with pytest.raises(ValueError, match=r"^temperature: 'warm' is not a number"):
+        m.generate("Once", temperature="warm")
+    with pytest.raises(ValueError, match=r"^top_k: a number, not True"):
+        m.generate("Once", top_k=True)
+    with pytest.raises(ValueError, match=r"^max_tokens: -3 is not valid"):
+        m.generate("Once", max_tokens=-3)
+    with pytest.raises(ValueError, match=r"^n_ctx: -5 is not valid: use a size in tokens >= 1, or 0"):
+        strata_llm.Model(stories, n_ctx=-5)
+    with pytest.raises(ValueError, match=r"^n_batch: 0 is not valid"):
+        strata_llm.Model(stories, n_batch=0)
     with pytest.raises(ValueError, match="device"):
         strata_llm.Model(stories, device="tpu")
-    with pytest.raises(ValueError, match="n_ctx"):
-        strata_llm.Model(stories, n_ctx=-5)
+    with pytest.raises(ValueError, match=r"^max_tokens: 2.5 is not valid"):
+        strata_llm.Chat(strata_llm.Model(stories), template="chatml", max_tokens=2.5)
     with pytest.raises(ValueError, match="too short|chunks|fewer"):
         strata_llm.profile(m, ["base"], "Too short.", n_ctx=64)
     m.close()

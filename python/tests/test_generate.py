@@ -49,6 +49,17 @@ def test_sampled_text_equals_the_cli_with_the_same_seed(request, cli, which, spe
     assert m.generate(prompt, n, temperature=0.9, top_k=30, top_p=0.9, seed=99, min_p=0.02) != expected
 
 
+def test_a_random_seed_is_reported_and_repeats_the_text(stories):
+    m = strata_llm.Model(stories, n_threads=THREADS)
+    first = m.generate("Once upon a time", max_tokens=32)  # seed -1: a random one, as strata run's default
+    seed = m.last_generation["seed"]
+    assert 0 <= seed < 2**63
+    again = m.generate("Once upon a time", max_tokens=32, seed=seed)
+    assert again == first and m.last_generation["seed"] == seed
+    texts = {m.generate("Once upon a time", max_tokens=32) for _ in range(4)}
+    assert len(texts) > 1  # fresh seeds, other texts
+
+
 def test_repetition_penalty_equals_the_cli_also_over_a_reused_cache(cli, stories):
     prompt = "Once upon a time, there was a little girl named Lily. She loved to play with her"
     expected = cli_text(cli, stories, "", prompt, "-n", "48", "--temp", "0", "--repeat-penalty", "1.5")
