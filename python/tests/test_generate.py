@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import THREADS, run
 
@@ -119,6 +121,18 @@ def test_finish_reasons(stories):
     assert len(m.tokens) == 48  # the context is full, and nothing overflowed
     m.generate("Once upon a time", max_tokens=None, temperature=0)
     assert m.last_generation["finish_reason"] in ("eos", "context")
+
+
+@pytest.mark.parametrize("which", ["stories", "smollm2"])
+def test_tokenize_equals_strata_tokenize(request, cli, which):
+    path = request.getfixturevalue(which)
+    m = strata_llm.Model(path)
+    for text in ["Hello, world! 😀<|im_end|> café", "  leading spaces\tand a tab", "Once upon a time"]:
+        for special, flags in ((True, []), (False, ["--no-parse-special"])):
+            out = run(cli, "tokenize", "-m", path, "-p", text, "--ids", "--no-escape", *flags).stdout.decode()
+            assert m.tokenize(text, special=special) == json.loads(out), (text, special)
+    no_bos = run(cli, "tokenize", "-m", path, "-p", "Once upon", "--ids", "--no-bos").stdout.decode()
+    assert m.tokenize("Once upon", add_bos=False) == json.loads(no_bos)
 
 
 def test_tokenize_and_detokenize(smollm2):
