@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
     add(strata::cli::register_tokenize);
+    add(strata::cli::register_lens);
     // Lists start empty: no "[]" as their default in --help.
     for (CLI::App* sub : app.get_subcommands({}))
         for (CLI::Option* opt : sub->get_options())

@@ -4,25 +4,27 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 #include <exception>
+#include <map>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/analysis/lens.h"
 #include "core/api/model_info.h"
 #include "core/api/registry.h"
 #include "core/engine/plan.h"
 #include "core/run/session.h"
 #include "core/run/settings.h"
+#include "core/text/tokenizer.h"
 
 using namespace strata;
 
 struct strata_model {
     std::shared_ptr<const Model> model;
-    std::string info;
+    std::string info, lens_json;
 };
 
 struct strata_session {
@@ -90,6 +92,45 @@ SessionSettings parse_options(int argc, const char* const* argv) {
         if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
         apply_session_setting(o, key, argv[++i]);
     }
+    return o;
+}
+
+struct LensArgs {
+    std::string layer_spec, compare;
+    LensOptions lens;
+};
+
+LensArgs parse_lens_options(int argc, const char* const* argv) {
+    LensArgs o;
+    if (argc < 0 || (argc > 0 && !argv)) throw std::invalid_argument("argv is null");
+    SessionSettings fwd;  // -c, -t, -b: the session settings' names and ranges
+    static const std::map<std::string, std::string> kForward = {
+        {"-c", "ctx-size"}, {"--ctx-size", "ctx-size"}, {"-t", "threads"},
+        {"--threads", "threads"}, {"-b", "batch-size"}, {"--batch-size", "batch-size"}};
+    for (int i = 0; i < argc; ++i) {
+        if (!argv[i]) throw std::invalid_argument("argv[" + std::to_string(i) + "] is null");
+        const std::string name = argv[i];
+        if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
+        const std::string v = argv[++i];
+        if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
+        else if (name == "--compare") o.compare = v;
+        else if (name == "--top-k") {
+            if (const std::string why = check_number(v, kLensTopKRule); !why.empty())
+                throw std::invalid_argument("--top-k: " + why);
+            o.lens.top_k = std::stoi(v);
+        }
+        else if (name == "--positions") {
+            if (v != "last" && v != "all") throw std::invalid_argument("--positions: last or all, not '" + v + "'");
+            o.lens.all_positions = v == "all";
+        } else if (auto it = kForward.find(name); it != kForward.end()) {
+            apply_session_setting(fwd, it->second, v);
+        } else {
+            throw std::invalid_argument("unknown lens option '" + name + "'");
+        }
+    }
+    o.lens.fwd.n_ctx = fwd.forward.n_ctx;
+    o.lens.fwd.n_threads = fwd.forward.n_threads;
+    o.lens.fwd.max_batch = fwd.forward.max_batch;
     return o;
 }
 
@@ -294,6 +335,57 @@ const char* strata_session_stats_json(strata_session* s) {
         fail(STRATA_ERR_INTERNAL, e.what());
         return "{}";
     }
+}
+
+int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
+                strata_lens_fn on_row, void* user_data, const char** json_out) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (json_out) *json_out = "";
+        if (!model) throw std::invalid_argument("strata_lens: null model");
+        if (!prompt) throw std::invalid_argument("strata_lens: null prompt");
+        LensArgs a = parse_lens_options(argc, argv);
+        const std::shared_ptr<const Model>& m = model->model;
+        const std::vector<int32_t> tokens = m->tokenizer().encode(prompt, true, /*parse_special=*/true);
+        if (tokens.empty()) throw std::invalid_argument("strata_lens: the prompt gives no tokens");
+        const Plan plan = make_plan(*m, a.layer_spec);
+        LensReport ref;
+        if (!a.compare.empty()) {
+            ref = run_lens(m, make_plan(*m, a.compare == "base" ? "" : a.compare), tokens, a.lens);
+            a.lens.reference_states = ref.final_states;
+        }
+        std::vector<int> top_ids;
+        std::vector<float> top_probs;
+        if (on_row)
+            a.lens.on_row = [&](const LensRow& r) {
+                const LensCell& c = *r.cell;
+                top_ids.clear(), top_probs.clear();
+                for (const LensToken& t : c.top) top_ids.push_back(t.id), top_probs.push_back(t.prob);
+                const strata_lens_row row = {.step = r.step,
+                                             .layer = r.layer,
+                                             .position = r.position,
+                                             .input_token = tokens[static_cast<size_t>(r.position)],
+                                             .target = c.target,
+                                             .target_rank = c.target_rank,
+                                             .target_prob = c.target_prob,
+                                             .entropy = c.entropy,
+                                             .kl = c.kl,
+                                             .kl_reference = c.kl_reference,
+                                             .top_k = static_cast<int>(c.top.size()),
+                                             .top_ids = top_ids.data(),
+                                             .top_probs = top_probs.data(),
+                                             .dim = m->config().dim,
+                                             .residual = r.residual,
+                                             .n_vocab = m->config().vocab_size,
+                                             .logits = r.logits};
+                on_row(user_data, &row);
+            };
+        const LensReport r = run_lens(m, plan, tokens, a.lens);
+        if (json_out) {
+            model->lens_json = lens_json(*m, r, a.compare.empty() ? nullptr : &ref);
+            *json_out = model->lens_json.c_str();
+        }
+        return STRATA_OK;
+    });
 }
 
 }  // extern "C"

@@ -378,9 +378,24 @@ void Forward::eval_batch(const int32_t* tokens, int B, int pos, Logits which, fl
 
     if (which == Logits::None) return;
     const int first = which == Logits::All ? 0 : B - 1;
-    const int n_out = B - first;
-    rmsnorm_rows(s_.xb.data(), x + static_cast<size_t>(first) * dim, *W.output_norm, n_out, dim);
-    matmul(*W.output, s_.xb.data(), n_out, logits);
+    output_head(x + static_cast<size_t>(first) * dim, B - first, logits);
+}
+
+void Forward::output_head(const float* x, int n, float* logits) {
+    const ModelWeights& W = model_->weights();
+    rmsnorm_rows(s_.xb.data(), x, *W.output_norm, n, model_->config().dim);
+    matmul(*W.output, s_.xb.data(), n, logits);
+}
+
+void Forward::logits_from_residual(const float* x, int n, float* logits) {
+    if (n < 0) throw std::invalid_argument("logits_from_residual: negative row count");
+    if (gpu_) throw std::runtime_error("the logit lens runs on the CPU path (drop --device cuda / -ngl)");
+    const size_t dim = static_cast<size_t>(model_->config().dim);
+    const size_t V = static_cast<size_t>(model_->config().vocab_size);
+    arena_->execute([&] {  // s_.xb holds max_batch rows: larger inputs go in pieces
+        for (int done = 0; done < n; done += s_.max_batch)
+            output_head(x + done * dim, std::min(s_.max_batch, n - done), logits + done * V);
+    });
 }
 
 }  // namespace strata

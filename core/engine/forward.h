@@ -95,6 +95,13 @@ public:
     using StateObserver = std::function<void(int state, const float* x, int B, int pos)>;
     void set_state_observer(StateObserver f) { observer_ = std::move(f); }
 
+    // The model's output head over n rows of a residual stream x (n, dim): the final norm and the output
+    // matmul through the very code eval's own logits take (same kernels, same activation quantization; the
+    // kernels are batch-invariant), so the rows of the stream after the last step give eval's logits bit for
+    // bit. For a logit lens over an observed state. logits (n, vocab). CPU only; may be called from the state
+    // observer (it uses the buffers that the next step overwrites anyway).
+    void logits_from_residual(const float* x, int n, float* logits);
+
 private:
     enum class Logits { None, Last, All };
     void eval_batch(const int32_t* tokens, int n, int pos, Logits which, float* logits_out);
@@ -107,6 +114,8 @@ private:
     void add(float* x, const float* y, int64_t n);
     void gated(float* hb, const float* hb2, int64_t n);
     void attention(const Step& step, int B, int pos);
+    // logits (n, vocab) = output . rmsnorm(x (n <= max_batch, dim), output_norm)
+    void output_head(const float* x, int n, float* logits);
 
     std::shared_ptr<const Model> model_;
     Plan plan_;
