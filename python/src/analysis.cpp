@@ -1,12 +1,16 @@
-// The layer tools: spec profiles (core/analysis/profile.h) and layer statistics with spec suggestions
-// (core/analysis/layer_stats.h), as rows of plain values that python/strata_llm/analysis.py turns into dicts
+// The layer tools: spec profiles (core/analysis/profile.h), layer statistics with spec suggestions
+// (core/analysis/layer_stats.h) and the logit lens (core/analysis/lens.h), as rows of plain values that python/strata_llm/analysis.py turns into dicts
 // or a pandas DataFrame.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <optional>
+
 #include "core/analysis/layer_stats.h"
+#include "core/analysis/lens.h"
 #include "core/analysis/perplexity.h"
 #include "core/analysis/profile.h"
+#include "core/text/tokenizer.h"
 #include "python/src/model.h"
 
 namespace strata::python {
@@ -132,6 +136,39 @@ std::vector<nb::dict> suggestions(int n_layers, int max_block, const std::vector
     return out;
 }
 
+// `strata lens -o json` over the Model's own plan: the report as the README's schema documents it.
+std::string lens(const ModelHandle& h, const std::string& prompt, int top_k, const std::string& positions,
+                 const std::string& compare, int n_threads) {
+    if (const std::string why = check_number(std::to_string(top_k), kLensTopKRule); !why.empty())
+        throw std::invalid_argument("top_k: " + why);
+    if (positions != "last" && positions != "all")
+        throw std::invalid_argument("positions: 'last' or 'all', not '" + positions + "'");
+    const std::shared_ptr<const Model>& model = h.model();
+    std::optional<Plan> reference_plan;
+    if (!compare.empty()) {
+        try {
+            reference_plan = make_plan(*model, compare == "base" ? "" : compare);
+        } catch (const std::invalid_argument& e) {
+            throw SpecError(e.what());
+        }
+    }
+    LensOptions o;
+    o.top_k = top_k;
+    o.all_positions = positions == "all";
+    o.fwd = h.forward_options();
+    o.fwd.n_threads = n_threads;
+    nb::gil_scoped_release nogil;
+    const std::vector<int32_t> tokens = model->tokenizer().encode(prompt, true, /*parse_special=*/true);
+    if (tokens.empty()) throw std::invalid_argument("lens: the prompt gives no tokens");
+    LensReport ref;
+    if (reference_plan) {
+        ref = run_lens(model, *reference_plan, tokens, o);
+        o.reference_states = ref.final_states;
+    }
+    const LensReport r = run_lens(model, h.plan(), tokens, o);
+    return lens_json(*model, r, reference_plan ? &ref : nullptr);
+}
+
 }  // namespace
 
 void bind_analysis(nb::module_& m) {
@@ -140,6 +177,8 @@ void bind_analysis(nb::module_& m) {
           nb::arg("progress").none());
     m.def("layer_stats", &layer_stats, nb::arg("model"), nb::arg("text"), nb::arg("n_ctx"), nb::arg("chunks"),
           nb::arg("max_block"), nb::arg("n_threads"));
+    m.def("lens", &lens, nb::arg("model"), nb::arg("prompt"), nb::arg("top_k"), nb::arg("positions"),
+          nb::arg("compare"), nb::arg("n_threads"));
     m.def("layer_suggestions", &suggestions, nb::arg("n_layers"), nb::arg("max_block"),
           nb::arg("block_influence"), nb::arg("angular"));
 }

@@ -7,7 +7,7 @@
     >>> chat.send("What is a layer spec?")
 
 Model (tokenize, generate, eval and logits, plan), Chat (send, continue_, ai_prefix, reversed_role, restart,
-history), profile / layer_importance / layer_suggestions (tables of rows), programs (the multi-model programs'
+history), profile / layer_importance / layer_suggestions / lens (tables of rows), programs (the multi-model programs'
 text logic). Every Model and Chat over one file shares one mapping of it (mapped_files() lists them).
 """
 
@@ -20,7 +20,7 @@ except ImportError as e:  # the source folder, not an installed package
     ) from e
 
 from . import programs
-from .analysis import layer_importance, layer_suggestions, profile
+from .analysis import layer_importance, layer_suggestions, lens, lens_report, profile
 from .chat import Chat
 from .errors import ContextOverflowError, LayerSpecError, ModelLoadError, StrataError
 from .model import Model, Plan
@@ -57,6 +57,8 @@ __all__ = [
     "profile",
     "layer_importance",
     "layer_suggestions",
+    "lens",
+    "lens_report",
     "programs",
     "chat_templates",
     "mapped_files",

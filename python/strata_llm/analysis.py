@@ -1,4 +1,5 @@
-"""The layer tools: profile layer specs (quality, size, speed) and measure how much each layer matters.
+"""The layer tools: profile layer specs (quality, size, speed), measure how much each layer matters, and look
+inside a plan with the logit lens.
 
 Each returns a table: a list of dicts (one per row), or a pandas DataFrame of the same rows when pandas is
 installed (``as_dataframe=None``, the default); ``as_dataframe=False`` always gives the dicts, ``True`` always
@@ -7,6 +8,7 @@ the DataFrame (ImportError without pandas).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import TYPE_CHECKING, Any, Callable, Union
@@ -135,3 +137,59 @@ def layer_suggestions(importance: Table, *, as_dataframe: bool | None = None) ->
             [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
         )
     return _table(_strata.layer_suggestions(len(rows), k, bi, angular), as_dataframe)
+
+
+def lens_report(
+    model: Model,
+    prompt: str,
+    *,
+    top_k: int = 5,
+    positions: str = "last",
+    compare: str | None = None,
+    n_threads: int | None = None,
+) -> dict[str, Any]:
+    """The logit lens of ``model``'s plan over ``prompt``, as ``strata lens -o json`` reports it (the README's
+    schema): after every plan step, the final norm and output head applied to the residual stream, per
+    reported position (``positions``: "last" or "all") the top-k tokens, the rank and probability of the token
+    the full plan predicts, the entropy and KL(final || lens) in nats. ``compare`` ("base" or another layer
+    spec of the same model) adds that plan's report under "reference" and each cell's ``kl_reference`` (KL
+    from the compared plan's final output)."""
+    threads = model.n_threads if n_threads is None else n_threads
+    return json.loads(_strata.lens(model._handle, prompt, top_k, positions, compare or "", threads))
+
+
+def lens(
+    model: Model,
+    prompt: str,
+    *,
+    top_k: int = 5,
+    positions: str = "last",
+    compare: str | None = None,
+    n_threads: int | None = None,
+    as_dataframe: bool | None = None,
+) -> Table:
+    """``lens_report()`` as a table: one row per (plan step, position) with step, layer, position, the lens's
+    top-1 token (``top1``, ``top1_prob``), the full plan's predicted token (``target``, ``target_rank``,
+    ``target_prob``), ``entropy``, ``kl`` and, with ``compare``, ``kl_reference``; ``top`` holds the top-k as
+    (text, prob) pairs. A repeated layer gives one row per step that runs it."""
+    report = lens_report(model, prompt, top_k=top_k, positions=positions, compare=compare, n_threads=n_threads)
+    rows: list[dict[str, Any]] = []
+    for step in report["steps"]:
+        for cell in step["positions"]:
+            row: dict[str, Any] = {
+                "step": step["step"],
+                "layer": step["layer"],
+                "position": cell["position"],
+                "top1": cell["top"][0]["text"],
+                "top1_prob": cell["top"][0]["prob"],
+                "target": cell["target"]["text"],
+                "target_rank": cell["target"]["rank"],
+                "target_prob": cell["target"]["prob"],
+                "entropy": cell["entropy"],
+                "kl": cell["kl"],
+            }
+            if "kl_reference" in cell:
+                row["kl_reference"] = cell["kl_reference"]
+            row["top"] = [(t["text"], t["prob"]) for t in cell["top"]]
+            rows.append(row)
+    return _table(rows, as_dataframe)

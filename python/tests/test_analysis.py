@@ -139,3 +139,31 @@ def test_two_models_over_one_file_share_one_mapping(smollm2):
     assert grown < a.info["file_bytes"] / 4, f"RSS grew by {grown} bytes"
     del a, b, c, chat
     assert entry() == []  # released with its last user
+
+
+def test_lens_equals_strata_lens(cli, stories):
+    args = ("--positions", "all", "--top-k", "3", "--compare", "base")
+    shown = run(cli, "lens", "-m", stories, "--layer-spec", "0:5,1:3", "-p", "Once upon a time", "-t", THREADS,
+                *args, "-o", "json").stdout.decode()
+    m = strata_llm.Model(stories, layer_spec="0:5,1:3", n_threads=int(THREADS))
+    report = strata_llm.lens_report(m, "Once upon a time", top_k=3, positions="all", compare="base")
+    assert report == json.loads(shown)
+    rows = strata_llm.lens(m, "Once upon a time", top_k=3, positions="all", compare="base", as_dataframe=False)
+    n_pos = len(report["steps"][0]["positions"])
+    assert len(rows) == m.plan.n_steps * n_pos and n_pos == len(report["tokens"])
+    # File layer 1 runs at steps 1 and 5: two different rows, told apart by their step.
+    first = [r for r in rows if r["layer"] == 1 and r["position"] == n_pos - 1]
+    assert [r["step"] for r in first] == [1, 5] and first[0]["kl"] != first[1]["kl"]
+    last = [r for r in rows if r["step"] == m.plan.n_steps - 1]
+    assert all(r["kl"] == 0 and r["target_rank"] == 1 for r in last)
+    assert all("kl_reference" in r and len(r["top"]) == 3 for r in rows)
+
+
+def test_lens_bad_arguments(stories):
+    m = strata_llm.Model(stories)
+    with pytest.raises(ValueError, match="top_k"):
+        strata_llm.lens(m, "hi", top_k=0)
+    with pytest.raises(ValueError, match="positions"):
+        strata_llm.lens(m, "hi", positions="some")
+    with pytest.raises(strata_llm.LayerSpecError):
+        strata_llm.lens(m, "hi", compare="0:99")
