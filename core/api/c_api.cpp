@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "core/analysis/lens.h"
+#include "core/api/model_info.h"
 #include "core/api/registry.h"
 #include "core/engine/plan.h"
 #include "core/run/session.h"
 #include "core/run/settings.h"
-#include "core/text/chat_template.h"
 #include "core/text/tokenizer.h"
 
 using namespace strata;
@@ -186,29 +186,21 @@ const char* strata_model_info_json(strata_model* model) {
         return "{}";
     }
     try {
-        const Model& m = *model->model;
-        const ModelConfig& c = m.config();
-        int64_t params = m.n_params_global();
-        for (int l = 0; l < c.n_layers; ++l) params += m.n_params_layer(l);
-        std::string tmpl;
-        try {
-            tmpl = ChatTemplate::for_model(m.file().meta, m.tokenizer()).name();
-        } catch (const std::exception&) {
-        }
-        nlohmann::json j = {{"path", m.file().path},
-                            {"format", m.file().format},
-                            {"arch", c.arch_name},
-                            {"name", c.name},
-                            {"n_layers", c.n_layers},
-                            {"dim", c.dim},
-                            {"hidden_dim", c.hidden_dim},
-                            {"n_heads", c.n_heads},
-                            {"n_kv_heads", c.n_kv_heads},
-                            {"vocab_size", c.vocab_size},
-                            {"n_ctx_train", c.n_ctx_train},
-                            {"n_params", params},
-                            {"file_bytes", m.file().file_bytes},
-                            {"chat_template", tmpl}};
+        const ModelInfo i = model_info(*model->model);
+        nlohmann::json j = {{"path", i.path},
+                            {"format", i.format},
+                            {"arch", i.arch},
+                            {"name", i.name},
+                            {"n_layers", i.n_layers},
+                            {"dim", i.dim},
+                            {"hidden_dim", i.hidden_dim},
+                            {"n_heads", i.n_heads},
+                            {"n_kv_heads", i.n_kv_heads},
+                            {"vocab_size", i.vocab_size},
+                            {"n_ctx_train", i.n_ctx_train},
+                            {"n_params", i.n_params},
+                            {"file_bytes", i.file_bytes},
+                            {"chat_template", i.chat_template}};
         model->info = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         return model->info.c_str();
     } catch (const std::exception& e) {
@@ -259,13 +251,7 @@ int strata_session_continue(strata_session* s, const char* suffix, strata_piece_
 int strata_session_add_message(strata_session* s, const char* role, const char* text) {
     return guarded(STRATA_ERR_RUNTIME, [&] {
         if (!s || !role || !text) throw std::invalid_argument("strata_session_add_message: null argument");
-        const std::string r = role;
-        Role rr;
-        if (r == "user") rr = Role::User;
-        else if (r == "assistant") rr = Role::Assistant;
-        else if (r == "system") rr = Role::System;
-        else throw std::invalid_argument("unknown role '" + r + "' (user, assistant or system)");
-        s->session->add_message(rr, text);
+        s->session->add_message(parse_role(role), text);
         return STRATA_OK;
     });
 }

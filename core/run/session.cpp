@@ -52,6 +52,12 @@ Session::Session(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     if (!opts_.system_prompt.empty()) history_.push_back({Role::System, opts_.system_prompt});
 }
 
+Role parse_role(std::string_view name) {
+    for (Role r : {Role::System, Role::User, Role::Assistant})
+        if (name == role_name(r)) return r;
+    throw std::invalid_argument("unknown role '" + std::string(name) + "' (user, assistant or system)");
+}
+
 std::vector<ChatMessage> Session::chat_messages(std::span<const Message> messages) {
     std::vector<ChatMessage> out;
     out.reserve(messages.size());

@@ -38,6 +38,7 @@ const char* overflow_policy_name(OverflowPolicy p);
 
 enum class Role { System, User, Assistant };
 const char* role_name(Role r);
+Role parse_role(std::string_view name);  // "system" | "user" | "assistant"; anything else: std::invalid_argument
 
 struct Message {
     Role role = Role::User;
