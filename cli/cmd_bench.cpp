@@ -69,15 +69,20 @@ std::function<int()> register_bench(CLI::App& app) {
     auto args = std::make_shared<BenchArgs>();
     CLI::App* sub = app.add_subcommand("bench", "prompt (pp) and generation (tg) speed, one row per layer spec");
     add_model_options(*sub, args->model);
+    sub->get_option("--ctx-size")->default_str("the tests' tokens, at least 512");
     sub->add_option("--spec", args->specs, "a layer spec to compare (repeatable; 'base' = all layers)");
-    sub->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens for the pp test (0: skip)");
-    sub->add_option("-n,--n-gen", args->n_gen, "generated tokens for the tg test (0: skip)");
-    sub->add_option("-r,--repetitions", args->reps, "repetitions; the median is reported")->check(CLI::PositiveNumber);
+    sub->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens for the pp test (0: skip)")
+        ->check(number_check(kCountRule));
+    sub->add_option("-n,--n-gen", args->n_gen, "generated tokens for the tg test (0: skip)")
+        ->check(number_check(kCountRule));
+    sub->add_option("-r,--repetitions", args->reps, "repetitions; the median is reported")
+        ->check(number_check(kPositiveRule));
     sub->add_option("-o,--output", args->output, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
     sub->add_option("--draft-spec,--draft_spec", args->draft_specs,
                     "also decode greedily with this draft plan (self-speculative; repeatable; 'auto' chooses one) next to "
                     "plain greedy decoding");
-    sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
+    sub->add_option("--draft-max", args->draft_max, "tokens drafted per round, at most")
+        ->check(number_check(kPositiveRule));
     return [args]() -> int {
         BenchArgs& a = *args;
         std::vector<std::string> specs = a.specs;
@@ -88,7 +93,8 @@ std::function<int()> register_bench(CLI::App& app) {
         const Model& m = *lm.model;
         if (a.n_prompt > 0) mo.n_batch = std::max(mo.n_batch, a.n_prompt);
         const int need = std::max(a.n_prompt, a.n_gen) + 1;
-        if (mo.n_ctx == 0) mo.n_ctx = std::max(need, 512);
+        if (mo.n_ctx < 0) mo.n_ctx = std::max(need, 512);
+        mo.n_ctx = context_size(m.config(), mo.n_ctx);  // -c 0: the model's training context
         if (mo.n_ctx < need) throw std::invalid_argument("context " + std::to_string(mo.n_ctx) + " is smaller than the test");
         const ForwardOptions fo = forward_options(mo);
         const bool gpu = fo.device == "cuda";
@@ -246,7 +252,8 @@ std::function<int()> register_synth(CLI::App& app) {
     sub->add_option("--shape", args->shape, "model shape: " + shapes);
     sub->add_option("--type", args->type, "weight type: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
     sub->add_option("-o,--output", args->out, "output GGUF path")->required();
-    sub->add_option("--seed", args->seed, "RNG seed");
+    sub->add_option("--seed", args->seed, "RNG seed of the weights")
+        ->check(number_check({0, 9.2e18, false, true, "a seed >= 0"}));
     return [args]() -> int {
         DType type = DType::F32;
         bool found = false;

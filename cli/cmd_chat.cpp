@@ -34,6 +34,7 @@ struct ChatArgs {
     bool multiline = false;
     bool timings = false;
     bool no_color = false;
+    bool verbose = false;
     int max_new_tokens = 512;
     DraftOptions draft;
 };
@@ -196,7 +197,7 @@ void ChatUi::turn(const char* kind, const std::string& input,
     else if (r.context_full)
         note("[the context is full; /restart or a larger -c]");
     else if (!r.stopped_by_eog)
-        note("[stopped at --max-new-tokens; /continue goes on]");
+        note("[stopped at -n / --n-predict tokens; /continue goes on]");
     if (a_.timings) {
         char buf[256];
         std::snprintf(buf, sizeof buf,
@@ -393,11 +394,12 @@ std::function<int()> register_chat(CLI::App& app) {
            "--ctx-overflow", args->overflow,
            "when the context is full: shift (drop the oldest turns), restart (drop all turns), error")
         ->check(CLI::IsMember({"shift", "restart", "error"}));
-    sub->add_option("--max-new-tokens", args->max_new_tokens, "tokens per reply at most (-1: no limit)");
+    add_n_predict_option(*sub, args->max_new_tokens, /*also_max_new_tokens=*/true);
     sub->add_flag("--multiline", args->multiline,
                   "messages span several lines; a line holding only '.' ends one");
     sub->add_flag("--timings", args->timings, "print prompt and generation speed after every reply");
     sub->add_flag("--no-color", args->no_color, "no colours, even on a terminal");
+    sub->add_flag("-v,--verbose", args->verbose, "print the seed, the context and the threads on stderr");
     sub->add_option("--transcript", args->transcript,
                     "write every turn and command as JSON Lines to this file");
     add_draft_options(*sub, args->draft);
@@ -420,6 +422,7 @@ std::function<int()> register_chat(CLI::App& app) {
             session.enable_speculation(make_draft_plan(lm.model, a.draft.spec, spo.draft_max, forward_options(a.model)),
                                        spo);
         }
+        if (a.verbose) print_verbose_settings(a.sampler, session.sampler_params().seed, session.forward(), a.model);
         const bool interactive = isatty(STDIN_FILENO) != 0;
         const bool color = interactive && isatty(STDOUT_FILENO) && !a.no_color && !std::getenv("NO_COLOR");
         if (interactive) use_utf8_ctype();

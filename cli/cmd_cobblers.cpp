@@ -23,6 +23,9 @@ struct CobblersArgs {
     std::map<std::string, Settings> expert_own;
 };
 
+// The router's own defaults (a shared option does not change them; --router-temp does).
+Settings router_defaults() { return {{"temp", "0"}, {"max-new-tokens", "64"}}; }
+
 const char* kHelp =
     "commands:\n"
     "  /restart   a new conversation: the router chooses an expert for the next question\n"
@@ -54,7 +57,7 @@ int run_cobblers(CobblersArgs& args) {
         if (!found) throw std::invalid_argument("--expert-... names '" + name + "', which is no expert");
     }
     auto [rname, rpath] = split_named_path(args.router, "router");
-    ModelSpec rspec{rname, rpath, {{"temp", "0"}, {"max-new-tokens", "64"}}, args.router_own};
+    ModelSpec rspec{rname, rpath, router_defaults(), args.router_own};
 
     std::unique_ptr<Session> router = open_session(registry, rspec, args.shared);
     std::vector<std::unique_ptr<Session>> experts;
@@ -65,7 +68,7 @@ int run_cobblers(CobblersArgs& args) {
     for (const std::string& d : domains) list += (list.empty() ? "" : ", ") + d;
     o.note("strata cobblers: router " + rspec.name + ", experts " + list +
            (interactive ? ". /help lists the commands; /restart starts a new conversation." : ""));
-    if (args.verbose) o.note(memory_report(registry, named));
+    if (args.verbose) o.note(startup_report(registry, named));
 
     int selected = -1;
     const auto ask = [&](const std::string& question) {
@@ -137,7 +140,7 @@ std::function<int()> register_cobblers(CLI::App& app) {
     sub->add_flag("--no-color", args->no_color, "no colours, even on a terminal");
     sub->add_option("--transcript", args->transcript, "write every routing and turn as JSON Lines to this file");
     add_shared_model_options(*sub, args->shared);
-    add_role_options(*sub, "router", args->router_own);
+    add_role_options(*sub, "router", args->router_own, router_defaults());
     add_expert_options(*sub, args->expert_own);
     return [args]() { return run_cobblers(*args); };
 }

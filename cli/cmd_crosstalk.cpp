@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/multi.h"
 
 namespace strata::cli {
@@ -39,7 +40,7 @@ int run_crosstalk(CrosstalkArgs& args) {
     std::unique_ptr<Session> b = open_session(registry, specs[1], args.shared);
     Session* sessions[2] = {a.get(), b.get()};
     const std::vector<NamedSession> named = {{specs[0].name, a.get()}, {specs[1].name, b.get()}};
-    if (args.verbose) o.note(memory_report(registry, named));
+    if (args.verbose) o.note(startup_report(registry, named));
 
     const auto label = [&](int who) {
         const std::string l = specs[who].name + " > ";
@@ -91,7 +92,7 @@ std::function<int()> register_crosstalk(CLI::App& app) {
         ->expected(1, 2);
     sub->add_option("-p,--prompt", args->prompt, "A's opening line")->required();
     sub->add_option("--turns", args->turns, "replies to generate (B, A, B, ...); 0 = until Ctrl-C")
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_check({0, 2147483647, false, true, "a count >= 0 (0: until Ctrl-C)"}));
     sub->add_flag("--reversed-role-a,--reversed_role_a", args->reversed_a, "A speaks as the user");
     sub->add_flag("--reversed-role-b,--reversed_role_b", args->reversed_b, "B speaks as the user");
     sub->add_flag("-v,--verbose", args->verbose, "memory (each file mapped once, a KV cache per model) and statistics");

@@ -22,6 +22,7 @@ struct RunArgs {
     bool ignore_eos = false;
     bool no_display_prompt = false;
     bool print_ids = false;
+    bool verbose = false;
     DraftOptions draft;  // self-speculative decoding: the pruned plan that drafts
 };
 }  // namespace
@@ -33,10 +34,11 @@ std::function<int()> register_run(CLI::App& app) {
     add_sampler_options(*sub, args->sampler);
     sub->add_option("-p,--prompt", args->prompt, "prompt text");
     sub->add_option("-f,--file", args->prompt_file, "read the prompt from a file");
-    sub->add_option("-n,--n-predict", args->n_predict, "tokens to generate (-1: until end of text or context)");
+    add_n_predict_option(*sub, args->n_predict, /*also_max_new_tokens=*/false);
     sub->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-generation tokens");
     sub->add_flag("--no-display-prompt", args->no_display_prompt, "print only the continuation");
     sub->add_flag("--print-ids", args->print_ids, "also print the generated token ids on stderr");
+    sub->add_flag("-v,--verbose", args->verbose, "print the seed, the context and the threads on stderr");
     add_draft_options(*sub, args->draft);
     return [args]() -> int {
         RunArgs& a = *args;
@@ -81,6 +83,8 @@ std::function<int()> register_run(CLI::App& app) {
             spec = std::make_unique<SpeculativeDecoder>(lm.model, std::move(lm.plan), std::move(draft),
                                                         forward_options(a.model), so);
         }
+        const Forward& main_fwd = fwd ? *fwd : spec->target();
+        if (a.verbose) print_verbose_settings(a.sampler, sampler.params().seed, main_fwd, a.model);
         if (!a.no_display_prompt) {  // only once everything is set up: an error prints nothing else
             std::fputs(a.prompt.c_str(), stdout);
             std::fflush(stdout);
@@ -91,7 +95,6 @@ std::function<int()> register_run(CLI::App& app) {
         } else {
             out = spec->generate(prompt, sampler, go, print, &st, &ss);
         }
-        const Forward& main_fwd = fwd ? *fwd : spec->target();
         const std::string rest = dec.flush();
         std::fwrite(rest.data(), 1, rest.size(), stdout);
         std::fputs("\n", stdout);

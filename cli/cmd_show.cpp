@@ -109,7 +109,7 @@ std::function<int()> register_show(CLI::App& app) {
                 std::printf("  %-45s %s\n", k.c_str(), f.meta.find(k)->to_display().c_str());
         }
         std::printf("\n");
-        print_plan_summary(m, lm.plan, args->model.n_ctx > 0 ? args->model.n_ctx : std::min(c.n_ctx_train, 4096));
+        print_plan_summary(m, lm.plan, context_size(c, args->model.n_ctx));
         return 0;
     };
 }

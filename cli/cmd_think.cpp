@@ -23,6 +23,10 @@ struct ThinkArgs {
     Settings shared, thinker_own, summarizer_own;
 };
 
+// The roles' own defaults (a shared option does not change them; --thinker-temp does).
+Settings thinker_defaults() { return {{"temp", "0.7"}, {"ai-prefix", kThinkPrefix}}; }
+Settings summarizer_defaults() { return {{"temp", "0"}, {"system", kSummarizerSystem}}; }
+
 const char* kHelp =
     "commands:\n"
     "  /restart   clear the summariser's conversation (the thinker starts afresh for every question anyway)\n"
@@ -39,8 +43,8 @@ int run_think(ThinkArgs& args) {
     auto [tname, tpath] = split_named_path(args.thinker, "thinker");
     auto [sname, spath] = split_named_path(args.summarizer, "summarizer");
     if (tname == sname) sname += "'";
-    const ModelSpec tspec{tname, tpath, {{"temp", "0.7"}, {"ai-prefix", kThinkPrefix}}, args.thinker_own};
-    const ModelSpec sspec{sname, spath, {{"temp", "0"}, {"system", kSummarizerSystem}}, args.summarizer_own};
+    const ModelSpec tspec{tname, tpath, thinker_defaults(), args.thinker_own};
+    const ModelSpec sspec{sname, spath, summarizer_defaults(), args.summarizer_own};
     std::unique_ptr<Session> thinker = open_session(registry, tspec, args.shared);
     std::unique_ptr<Session> summarizer = open_session(registry, sspec, args.shared);
     const std::vector<NamedSession> named = {{tname, thinker.get()}, {sname, summarizer.get()}};
@@ -49,7 +53,7 @@ int run_think(ThinkArgs& args) {
     for (const std::string& s : args.steps) steps.push_back(unescape_c(s));
     o.note("strata think: thinker " + tname + ", summarizer " + sname + ", " + std::to_string(steps.size() + 1) +
            " thinking steps" + (interactive ? ". /help lists the commands." : ""));
-    if (args.verbose) o.note(memory_report(registry, named));
+    if (args.verbose) o.note(startup_report(registry, named));
 
     // Thinking: dimmed on stdout on a terminal, else on stderr (stdout carries only the answers).
     FILE* think_out = tty_out ? stdout : stderr;
@@ -142,8 +146,8 @@ std::function<int()> register_think(CLI::App& app) {
     sub->add_flag("--no-color", args->no_color, "no colours, even on a terminal");
     sub->add_option("--transcript", args->transcript, "write every question's steps and answer as JSON Lines");
     add_shared_model_options(*sub, args->shared);
-    add_role_options(*sub, "thinker", args->thinker_own);
-    add_role_options(*sub, "summarizer", args->summarizer_own);
+    add_role_options(*sub, "thinker", args->thinker_own, thinker_defaults());
+    add_role_options(*sub, "summarizer", args->summarizer_own, summarizer_defaults());
     return [args]() { return run_think(*args); };
 }
 

@@ -8,6 +8,30 @@
 
 namespace strata::cli {
 
+CLI::Validator number_check(const NumberRule& rule) {
+    return CLI::Validator([rule](std::string& v) { return check_number(v, rule); }, "");
+}
+
+CLI::Validator setting_check(std::string_view key) {
+    const NumberRule* rule = session_setting_rule(key);
+    if (!rule) throw std::logic_error("no range for setting " + std::string(key));
+    return number_check(*rule);
+}
+
+void warn_if_too_many_threads(int n_threads) {
+    const int hw = hardware_threads();
+    if (n_threads > hw)
+        std::fprintf(stderr, "warning: -t %d is more than this machine's %d hardware threads: running on %d\n",
+                     n_threads, hw, hw);
+}
+
+CLI::Option* add_n_predict_option(CLI::App& app, int& n, bool also_max_new_tokens) {
+    return app
+        .add_option(also_max_new_tokens ? "-n,--n-predict,--max-new-tokens" : "-n,--n-predict", n,
+                    "tokens to generate (-1: until end of text or context)")
+        ->check(setting_check("max-new-tokens"));
+}
+
 void add_model_options(CLI::App& app, ModelOptions& o) {
     app.add_option("-m,--model", o.model_path, "model file: GGUF, or a llama2.c checkpoint (.bin)")->required();
     app.add_option("--tokenizer", o.tokenizer_path, "llama2.c tokenizer.bin (default: beside the checkpoint)");
@@ -17,25 +41,47 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
                    "mergekit passthrough YAML (one model) to read the layer spec from")
         ->check(CLI::ExistingFile);
     app.add_flag("--show", o.show_plan, "print the model's plan (layers, steps, parameters, memory) and exit");
-    app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (default: the model's, at most 4096)")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("-t,--threads", o.n_threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
-    app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per batched pass")->check(CLI::PositiveNumber);
+    auto* ctx = app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0: the model's training context)")
+                    ->check(setting_check("ctx-size"));
+    if (o.n_ctx < 0) ctx->default_str("the model's, at most 4096");
+    app.add_option("-t,--threads", o.n_threads, "threads (0: all hardware threads; never more than those)")
+        ->check(setting_check("threads"))
+        ->each([](const std::string& v) { warn_if_too_many_threads(std::stoi(v)); });
+    app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per batched pass")->check(setting_check("batch-size"));
     app.add_option("--device", o.device, "where the forward pass runs: cpu or cuda")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     app.add_option("--n-gpu-layers,--gpu-layers", o.n_gpu_layers,
-                   "-ngl N: run the first N plan steps on the GPU (implies --device cuda; N >= steps: all, and the output)")
-        ->check(CLI::NonNegativeNumber);
+                   "-ngl N: run the first N plan steps on the GPU (implies --device cuda; N >= steps: all, and the "
+                   "output)")
+        ->check(number_check(kCountRule))
+        ->default_str("all with --device cuda");
 }
 
 void add_sampler_options(CLI::App& app, SamplerParams& p) {
-    app.add_option("--temp", p.temperature, "temperature; 0 = greedy");
-    app.add_option("--top-k", p.top_k, "top-k (0 = off)");
-    app.add_option("--top-p", p.top_p, "top-p (1 = off)");
-    app.add_option("--min-p", p.min_p, "min-p (0 = off)");
-    app.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty (1 = off)");
-    app.add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back over");
-    app.add_option("-s,--seed", p.seed, "RNG seed");
+    app.add_option("--temp", p.temperature, "temperature (0: greedy)")->check(setting_check("temp"));
+    app.add_option("--top-k", p.top_k, "top-k (0: off)")->check(setting_check("top-k"));
+    app.add_option("--top-p", p.top_p, "top-p (1: off)")->check(setting_check("top-p"));
+    app.add_option("--min-p", p.min_p, "min-p (0: off)")->check(setting_check("min-p"));
+    app.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty (1: off)")
+        ->check(setting_check("repeat-penalty"));
+    app.add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back over")
+        ->check(setting_check("repeat-last-n"));
+    app.add_option_function<long long>(
+           "-s,--seed", [&p](long long v) { p.seed = v < 0 ? kRandomSeed : static_cast<uint64_t>(v); },
+           "RNG seed (-1: a random one, printed with --verbose)")
+        ->check(setting_check("seed"))
+        ->default_str("-1");
+}
+
+void print_verbose_settings(const SamplerParams& asked, uint64_t seed, const Forward& fwd, const ModelOptions& o) {
+    std::fprintf(stderr, "seed: %llu%s\n", static_cast<unsigned long long>(seed),
+                 asked.seed == kRandomSeed ? " (drawn at random; --seed with it repeats this run)" : "");
+    const int train = fwd.model().config().n_ctx_train;
+    std::string why;
+    if (o.n_ctx == 0) why = " (-c 0: the model's training context)";
+    else if (o.n_ctx < 0) why = " (the model's training context, " + std::to_string(train) + ", at most 4096)";
+    std::fprintf(stderr, "context: %d tokens%s\n", fwd.n_ctx(), why.c_str());
+    std::fprintf(stderr, "threads: %d (the machine has %d)\n", fwd.n_threads(), hardware_threads());
 }
 
 void add_draft_options(CLI::App& app, DraftOptions& o, bool spec_option) {
@@ -43,7 +89,7 @@ void add_draft_options(CLI::App& app, DraftOptions& o, bool spec_option) {
         app.add_option("--draft-spec,--draft_spec", o.spec,
                        "self-speculative decoding: a layer spec of the same model that drafts tokens (e.g. "
                        "0:10,10:20:2,20:), or 'auto' to choose one from the layer-importance analysis");
-    app.add_option("--draft-max", o.draft_max, "tokens drafted per round, at most")->check(CLI::PositiveNumber);
+    app.add_option("--draft-max", o.draft_max, "tokens drafted per round, at most")->check(number_check(kPositiveRule));
     app.add_flag("--draft-fixed", o.fixed, "always draft --draft-max tokens (no adaptation)");
 }
 
@@ -53,7 +99,7 @@ Plan make_draft_plan(const std::shared_ptr<const Model>& model, const std::strin
     const std::vector<int32_t> tokens =
         model->tokenizer().encode(builtin_calibration_text(), /*add_special=*/true, /*parse_special=*/false);
     ForwardOptions calib = fo;
-    calib.n_ctx = 0;
+    calib.n_ctx = kDefaultContext;
     const DraftSelection sel = select_draft_spec(model, tokens, draft_max, calib);
     const DraftCandidate& b = sel.best;
     std::fprintf(stderr,
@@ -91,7 +137,7 @@ ForwardOptions forward_options(const ModelOptions& o) {
 
 bool show_plan_if_asked(const LoadedModel& m, const ModelOptions& o) {
     if (!o.show_plan) return false;
-    const int n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(m.model->config().n_ctx_train, 4096);
+    const int n_ctx = context_size(m.model->config(), o.n_ctx);
     print_plan_summary(*m.model, m.plan, n_ctx);
     return true;
 }

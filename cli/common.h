@@ -8,8 +8,25 @@
 #include "core/engine/model.h"
 #include "core/engine/plan.h"
 #include "core/engine/sampler.h"
+#include "core/run/settings.h"
 
 namespace strata::cli {
+
+// Numeric options: CLI11 takes a negative number as the option's value (`-n -1`, `--seed -1`); these checks
+// then refuse a value outside the option's range with one line that names the option and says what is valid
+// ("--n-predict: -5 is not valid: use a count >= 0, or -1 for until the end of text or context"), exit 105.
+CLI::Validator number_check(const NumberRule& rule);
+// The check of a session setting's key (ctx-size, threads, temp, seed, max-new-tokens ...: core/run/settings.h).
+CLI::Validator setting_check(std::string_view key);
+// Rules of the CLI's own counts.
+inline constexpr NumberRule kCountRule{0, 2147483647, false, true, "a count >= 0"};
+inline constexpr NumberRule kPositiveRule{1, 2147483647, false, true, "a count >= 1"};
+// One line on stderr when -t asks for more threads than the machine has (the forward pass runs on the hardware
+// threads: core/engine/forward.h thread_count).
+void warn_if_too_many_threads(int n_threads);
+// -n/--n-predict (and the alias --max-new-tokens where `also_max_new_tokens`): tokens to generate, -1 for until
+// the end of text or context.
+CLI::Option* add_n_predict_option(CLI::App& app, int& n, bool also_max_new_tokens);
 
 struct ModelOptions {
     std::string model_path;
@@ -17,16 +34,21 @@ struct ModelOptions {
     std::string layer_spec;
     std::string layer_spec_file;  // mergekit passthrough YAML
     bool show_plan = false;       // --show: print the plan summary and exit
-    int n_ctx = 0;
+    int n_ctx = kDefaultContext;  // 0: the model's training context; kDefaultContext: that, at most 4096
     int n_threads = 0;
     int n_batch = 256;
     std::string device;     // cpu | cuda; empty: cpu, or cuda when -ngl is given
     int n_gpu_layers = -1;  // -ngl: plan steps offloaded to the GPU (-1: all with --device cuda)
 };
 
-// -m/--model, --tokenizer, --layer-spec/--layer_spec, -c/--ctx-size, -t/--threads, -b/--batch-size.
+// -m/--model, --tokenizer, --layer-spec/--layer_spec, -c/--ctx-size, -t/--threads, -b/--batch-size. A command
+// with another default context sets o.n_ctx before the call (--help shows it).
 void add_model_options(CLI::App& app, ModelOptions& o);
+// --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n -s/--seed (-1, the default: a random seed).
 void add_sampler_options(CLI::App& app, SamplerParams& p);
+// With --verbose (stderr): the seed in use (drawn at random for --seed -1), the context (and what -c 0 or no -c
+// made of it) and the threads.
+void print_verbose_settings(const SamplerParams& asked, uint64_t seed, const Forward& fwd, const ModelOptions& o);
 
 struct LoadedModel {
     std::shared_ptr<const Model> model;

@@ -11,8 +11,11 @@
 #include "server/serve.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"strata: run GGUF models, and duplicate, delete or reorder their layers on the fly"};
+    CLI::App app{"strata: run GGUF models, and duplicate, delete or reorder their layers on the fly", "strata"};
     app.require_subcommand(1);
+    app.option_defaults()->always_capture_default();  // --help shows every option's default
+    // A bad option is one line, as every other error: "error: --n-predict: -5 is not valid: use ...".
+    app.failure_message([](const CLI::App*, const CLI::Error& e) { return "error: " + std::string(e.what()) + "\n"; });
     std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
     auto add = [&](std::function<int()> (*reg)(CLI::App&)) {
         const size_t before = app.get_subcommands({}).size();
@@ -30,7 +33,13 @@ int main(int argc, char** argv) {
     add(strata::cli::register_perplexity);
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
+    add(strata::cli::register_tokenize);
+    add(strata::cli::register_lens);
     add(strata::server::register_serve);
+    // Lists start empty: no "[]" as their default in --help.
+    for (CLI::App* sub : app.get_subcommands({}))
+        for (CLI::Option* opt : sub->get_options())
+            if (opt->get_default_str() == "[]") opt->default_str("");
     // llama.cpp's spelling -ngl N (a multi-letter single-dash flag, which CLI11 does not take) is
     // --n-gpu-layers N.
     std::vector<std::string> args;

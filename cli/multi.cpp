@@ -3,9 +3,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include "cli/chat_io.h"
+#include "cli/common.h"
 #include "core/engine/plan.h"
+#include "core/run/settings.h"
 
 namespace strata::cli {
 
@@ -18,35 +21,60 @@ struct KeyInfo {
 const KeyInfo kKeys[] = {
     {"layer-spec", "layers to run (Python slices, e.g. 0:20 prunes, 0:8,4:12 self-merges)"},
     {"tokenizer", "llama2.c tokenizer.bin"},
-    {"ctx-size", "context size in tokens"},
-    {"threads", "threads"},
+    {"ctx-size", "context size in tokens (0: the model's training context)"},
+    {"threads", "threads (0: all hardware threads; never more than those)"},
     {"batch-size", "prompt tokens per batched pass"},
-    {"temp", "temperature; 0 = greedy"},
-    {"top-k", "top-k (0 = off)"},
-    {"top-p", "top-p (1 = off)"},
-    {"min-p", "min-p (0 = off)"},
-    {"repeat-penalty", "repetition penalty (1 = off)"},
+    {"temp", "temperature (0: greedy)"},
+    {"top-k", "top-k (0: off)"},
+    {"top-p", "top-p (1: off)"},
+    {"min-p", "min-p (0: off)"},
+    {"repeat-penalty", "repetition penalty (1: off)"},
     {"repeat-last-n", "tokens the penalty looks back over"},
-    {"seed", "RNG seed"},
+    {"seed", "RNG seed (-1: a random one)"},
     {"system", "system prompt"},
     {"ai-prefix", "start every reply with this text (C escapes such as \\n work)"},
     {"chat-template", "override the chat template"},
-    {"max-new-tokens", "tokens per reply at most (-1: no limit)"},
+    {"max-new-tokens", "tokens per reply at most (-1: until end of text or context)"},
     {"ctx-overflow", "when the context is full: shift, restart or error"},
 };
 
 
-template <class T>
-T parse_number(const std::string& key, const std::string& v) {
-    try {
-        size_t end = 0;
-        T x;
-        if constexpr (std::is_floating_point_v<T>) x = static_cast<T>(std::stod(v, &end));
-        else x = static_cast<T>(std::stoll(v, &end));
-        if (end == v.size()) return x;
-    } catch (const std::exception&) {
-    }
-    throw std::invalid_argument("--" + key + ": not a number: '" + v + "'");
+// The names of key on the command line: "--PREFIXkey" and its other spellings: --PREFIXn-predict (first, so
+// that messages name it) for max-new-tokens; --layer_spec and --ai_prefix unprefixed.
+std::string option_names(const std::string& prefix, const std::string& key) {
+    if (key == "max-new-tokens") return "--" + prefix + "n-predict,--" + prefix + key;
+    std::string names = "--" + prefix + key;
+    if (prefix.empty() && (key == "layer-spec" || key == "ai-prefix")) names += ",--" + key.substr(0, 2) + "_" + key.substr(3);
+    return names;
+}
+
+// What --help shows as a numeric key's default: a session's own (core/run/settings.h), or the role's.
+std::string default_text(const std::string& key, const Settings& role_defaults) {
+    if (auto it = role_defaults.find(key); it != role_defaults.end() && session_setting_rule(key)) return it->second;
+    static const SessionSettings d;
+    std::ostringstream out;
+    if (key == "ctx-size") out << "the model's, at most 4096";
+    else if (key == "threads") out << d.forward.n_threads;
+    else if (key == "batch-size") out << d.forward.max_batch;
+    else if (key == "temp") out << d.sampler.temperature;
+    else if (key == "top-k") out << d.sampler.top_k;
+    else if (key == "top-p") out << d.sampler.top_p;
+    else if (key == "min-p") out << d.sampler.min_p;
+    else if (key == "repeat-penalty") out << d.sampler.repeat_penalty;
+    else if (key == "repeat-last-n") out << d.sampler.repeat_last_n;
+    else if (key == "seed") out << -1;
+    else if (key == "max-new-tokens") out << d.session.max_new_tokens;
+    else if (key == "ctx-overflow") out << overflow_policy_name(d.session.overflow);
+    return out.str();
+}
+
+// A numeric key's value is checked as it is parsed (one line naming the option, exit 105), so a bad value
+// never waits for the models to load; -t above the hardware threads warns once.
+void check_value(CLI::Option* opt, const std::string& key, const Settings& role_defaults = {}) {
+    opt->default_str(default_text(key, role_defaults));
+    if (const NumberRule* rule = session_setting_rule(key))
+        opt->check(number_check(*rule))->type_name(rule->integer ? "INT" : "FLOAT");
+    if (key == "threads") opt->each([](const std::string& v) { warn_if_too_many_threads(std::stoi(v)); });
 }
 
 }  // namespace
@@ -62,41 +90,49 @@ const std::vector<std::string>& model_setting_keys() {
 
 void add_shared_model_options(CLI::App& app, Settings& shared) {
     for (const KeyInfo& i : kKeys) {
-        std::string names = std::string("--") + i.key;
         const std::string key = i.key;
+        std::string names = option_names("", key);
         if (key == "ctx-size") names = "-c," + names;
         if (key == "threads") names = "-t," + names;
         if (key == "batch-size") names = "-b," + names;
         if (key == "seed") names = "-s," + names;
-        if (key == "layer-spec") names += ",--layer_spec";
-        if (key == "ai-prefix") names += ",--ai_prefix";
-        app.add_option_function<std::string>(
-            names, [&shared, key](const std::string& v) { shared[key] = v; },
-            std::string(i.help) + " (every model)");
+        if (key == "max-new-tokens") names = "-n," + names;
+        check_value(app.add_option_function<std::string>(
+                        names, [&shared, key](const std::string& v) { shared[key] = v; },
+                        std::string(i.help) + " (every model)"),
+                    key);
     }
 }
 
-void add_role_options(CLI::App& app, const std::string& role, Settings& own) {
+void add_role_options(CLI::App& app, const std::string& role, Settings& own, const Settings& role_defaults) {
     for (const KeyInfo& i : kKeys) {
         const std::string key = i.key;
-        app.add_option_function<std::string>(
-               "--" + role + "-" + key, [&own, key](const std::string& v) { own[key] = v; },
-               std::string(i.help) + " (" + role + " only)")
-            ->group("Per-model options");
+        check_value(app.add_option_function<std::string>(
+                           option_names(role + "-", key), [&own, key](const std::string& v) { own[key] = v; },
+                           std::string(i.help) + " (" + role + " only)")
+                        ->group("Per-model options"),
+                    key, role_defaults);
     }
 }
 
 void add_expert_options(CLI::App& app, std::map<std::string, Settings>& by_expert) {
     for (const KeyInfo& i : kKeys) {
         const std::string key = i.key;
+        const NumberRule* rule = session_setting_rule(key);
         app.add_option_function<std::vector<std::string>>(
-               "--expert-" + key,
-               [&by_expert, key](const std::vector<std::string>& vs) {
+               option_names("expert-", key),
+               [&by_expert, key, rule, name = option_names("expert-", key)](const std::vector<std::string>& vs) {
                    for (const std::string& v : vs) {
                        const size_t eq = v.find('=');
                        if (eq == std::string::npos || eq == 0)
-                           throw CLI::ValidationError("--expert-" + key, "expected Name=VALUE, got '" + v + "'");
-                       by_expert[v.substr(0, eq)][key] = v.substr(eq + 1);
+                           throw CLI::ValidationError(name.substr(0, name.find(',')),
+                                                      "expected Name=VALUE, got '" + v + "'");
+                       const std::string value = v.substr(eq + 1);
+                       if (rule)
+                           if (const std::string why = check_number(value, *rule); !why.empty())
+                               throw CLI::ValidationError(name.substr(0, name.find(',')), v.substr(0, eq) + "=" + why);
+                       if (key == "threads") warn_if_too_many_threads(std::stoi(value));
+                       by_expert[v.substr(0, eq)][key] = value;
                    }
                },
                std::string(i.help) + " of one expert: \"Name=VALUE\" (repeatable)")
@@ -111,49 +147,24 @@ std::pair<std::string, std::string> split_named_path(const std::string& arg, con
 }
 
 std::unique_ptr<Session> open_session(ModelRegistry& registry, const ModelSpec& spec, const Settings& shared) {
-    Settings s = shared;
-    for (const auto& [k, v] : spec.role_defaults) s[k] = v;
-    for (const auto& [k, v] : spec.own) s[k] = v;
-    ForwardOptions fo;
-    SamplerParams sp;
-    SessionOptions so;
-    std::string layer_spec, tokenizer;
+    Settings merged = shared;
+    for (const auto& [k, v] : spec.role_defaults) merged[k] = v;
+    for (const auto& [k, v] : spec.own) merged[k] = v;
+    SessionSettings s;
     try {
-        for (const auto& [k, v] : s) {
-            if (k == "layer-spec") layer_spec = v;
-            else if (k == "tokenizer") tokenizer = v;
-            else if (k == "ctx-size") fo.n_ctx = parse_number<int>(k, v);
-            else if (k == "threads") fo.n_threads = parse_number<int>(k, v);
-            else if (k == "batch-size") fo.max_batch = parse_number<int>(k, v);
-            else if (k == "temp") sp.temperature = parse_number<float>(k, v);
-            else if (k == "top-k") sp.top_k = parse_number<int>(k, v);
-            else if (k == "top-p") sp.top_p = parse_number<float>(k, v);
-            else if (k == "min-p") sp.min_p = parse_number<float>(k, v);
-            else if (k == "repeat-penalty") sp.repeat_penalty = parse_number<float>(k, v);
-            else if (k == "repeat-last-n") sp.repeat_last_n = parse_number<int>(k, v);
-            else if (k == "seed") sp.seed = parse_number<uint64_t>(k, v);
-            else if (k == "system") so.system_prompt = v;
-            else if (k == "ai-prefix") so.ai_prefix = unescape_c(v);
-            else if (k == "chat-template") so.chat_template = v;
-            else if (k == "max-new-tokens") so.max_new_tokens = parse_number<int>(k, v);
-            else if (k == "ctx-overflow") so.overflow = parse_overflow_policy(v);
-            else if (k == "reversed-role") so.reversed_role = v == "1" || v == "true";
-            else throw std::invalid_argument("unknown model option --" + k);
-        }
-        if (fo.n_ctx < 0 || fo.n_threads < 0 || fo.max_batch <= 0)
-            throw std::invalid_argument("-c and -t must be >= 0, -b > 0");
+        for (const auto& [k, v] : merged) apply_session_setting(s, k, k == "ai-prefix" ? unescape_c(v) : v);
     } catch (const std::exception& e) {
         throw std::invalid_argument("model " + spec.name + ": " + e.what());
     }
     std::shared_ptr<const Model> model;
     try {
-        model = registry.open(spec.path, tokenizer);
+        model = registry.open(spec.path, s.tokenizer);
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot load model " + spec.name + " (" + spec.path + "): " + e.what());
     }
     try {
-        Plan plan = make_plan(*model, layer_spec);
-        return std::make_unique<Session>(model, std::move(plan), fo, sp, so);
+        Plan plan = make_plan(*model, s.layer_spec);
+        return std::make_unique<Session>(model, std::move(plan), s.forward, s.sampler, s.session);
     } catch (const std::exception& e) {
         throw std::runtime_error("model " + spec.name + " (" + spec.path + "): " + e.what());
     }
@@ -201,6 +212,15 @@ nlohmann::json history_json(const Session& s) {
     for (const Message& m : s.history())
         h.push_back({{"role", role_name(m.role)}, {"text", m.text}, {"interrupted", m.interrupted}});
     return h;
+}
+
+std::string startup_report(const ModelRegistry& registry, const std::vector<NamedSession>& sessions) {
+    std::string out = memory_report(registry, sessions);
+    for (const NamedSession& ns : sessions)
+        out += "\n" + ns.name + ": seed " + std::to_string(ns.session->sampler_params().seed) + ", context " +
+               std::to_string(ns.session->forward().n_ctx()) + " tokens, " +
+               std::to_string(ns.session->forward().n_threads()) + " threads";
+    return out;
 }
 
 std::string stats_report(const ModelRegistry& registry, const std::vector<NamedSession>& sessions) {

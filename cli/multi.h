@@ -30,8 +30,8 @@ const std::vector<std::string>& model_setting_keys();
 
 // Registers the unprefixed options (-c, -t, -b, -s and --KEY for every key) into `shared`.
 void add_shared_model_options(CLI::App& app, Settings& shared);
-// Registers --ROLE-KEY for every key into `own`.
-void add_role_options(CLI::App& app, const std::string& role, Settings& own);
+// Registers --ROLE-KEY for every key into `own`; --help shows role_defaults (the command's own for that role).
+void add_role_options(CLI::App& app, const std::string& role, Settings& own, const Settings& role_defaults = {});
 // Registers --expert-KEY "Name=VALUE" (repeatable) for every key into `by_expert[Name][KEY]`.
 void add_expert_options(CLI::App& app, std::map<std::string, Settings>& by_expert);
 
@@ -73,6 +73,9 @@ nlohmann::json history_json(const Session& s);
 // "/x", and every other non-blank line goes to ask.
 void question_loop(Output& o, bool interactive, const std::string& help, const std::function<void()>& on_restart,
                    const std::function<std::string()>& stats, const std::function<void(const std::string&)>& ask);
+// What --verbose prints at the start: the memory report, then each session's seed (drawn at random unless
+// given), context and threads.
+std::string startup_report(const ModelRegistry& registry, const std::vector<NamedSession>& sessions);
 // The per-session statistics lines for /stats and --verbose, memory report first.
 std::string stats_report(const ModelRegistry& registry, const std::vector<NamedSession>& sessions);
 

@@ -1,6 +1,5 @@
 #include "server/catalog.h"
 
-#include <random>
 #include <stdexcept>
 
 #include "core/engine/plan.h"
@@ -164,8 +163,7 @@ PreparedRequest Catalog::prepare(const GenerationRequest& r) const {
     p.sampling.top_k = r.top_k;
     p.sampling.min_p = static_cast<float>(r.min_p);
     p.sampling.repeat_penalty = 1.0f;
-    p.sampling.seed =
-        r.seed ? *r.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + std::random_device{}();
+    p.sampling.seed = r.seed ? *r.seed : kRandomSeed;  // the Sampler draws one
     return p;
 }
 

@@ -27,7 +27,7 @@ struct ModelSource {
 };
 
 struct CatalogOptions {
-    int n_ctx = 0;        // context of each request (each slot's KV cache); 0: the model's, at most 4096
+    int n_ctx = kDefaultContext;  // context of each request (each slot's KV cache); see context_size()
     int n_threads = 0;    // 0: all cores
     int max_batch = 256;  // tokens per batched pass
     std::string chat_template;  // a --chat-template name for every model; "": each model's own

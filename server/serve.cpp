@@ -7,11 +7,20 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/run/settings.h"
 #include "server/api_server.h"
 
 namespace strata::server {
 
 namespace {
+
+// The core's range for a setting (core/run/settings.h), as every front end checks it: one sentence saying what
+// is valid.
+CLI::Validator setting_check(std::string_view key) {
+    const NumberRule* rule = session_setting_rule(key);
+    if (!rule) throw std::logic_error("no range for setting " + std::string(key));
+    return CLI::Validator([rule](std::string& v) { return check_number(v, *rule); }, "");
+}
 
 struct ServeArgs {
     std::vector<std::string> models, aliases, variants;
@@ -134,13 +143,14 @@ std::function<int()> register_serve(CLI::App& app) {
         ->check(CLI::Range(0, 1 << 20))
         ->capture_default_str();
     sub->add_option("-c,--ctx-size", a->catalog.n_ctx,
-                    "context of each request in tokens (default: the model's, at most 4096)")
-        ->check(CLI::Range(0, 1 << 24));
-    sub->add_option("-t,--threads", a->catalog.n_threads, "threads of the engine (default: all cores)")
-        ->check(CLI::Range(0, 4096));
+                    "context of each request in tokens (0: the model's training context)")
+        ->check(setting_check("ctx-size"))
+        ->default_str("the model's, at most 4096");
+    sub->add_option("-t,--threads", a->catalog.n_threads, "threads of the engine (0: all hardware threads)")
+        ->check(setting_check("threads"));
     sub->add_option("-b,--batch-size", a->catalog.max_batch,
                     "tokens per batched pass (decode steps and prompt chunks)")
-        ->check(CLI::Range(1, 1 << 16))
+        ->check(setting_check("batch-size"))
         ->capture_default_str();
     sub->add_option("--chat-template", a->catalog.chat_template,
                     "chat template for every model (chatml, llama3, ...; default: each model's own)");

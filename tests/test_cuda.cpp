@@ -16,8 +16,8 @@
 #include "core/text/tokenizer.h"
 #include "cuda/backend.h"
 #include "cuda/packed.h"
-#include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
+#include "kernel_test_util.h"
 #include "test_util.h"
 
 namespace strata {
@@ -26,21 +26,13 @@ namespace {
 using test::cached_model;
 using test::shared_model;
 
-const KernelTable& scalar() {
-    static const KernelTable t = [] {
-        KernelTable k;
-        generic::fill_table(k);
-        return k;
-    }();
-    return t;
-}
+using test::quantize_rows;
+using test::scalar_matmul;
+const KernelTable& scalar() { return test::scalar_table(); }
 
+// The CUDA tests' data: normal values without outliers, from a 64-bit engine.
 std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
+    return test::random_floats<std::mt19937_64>(n, seed, scale, /*outliers=*/false);
 }
 
 // A rows x cols matrix of random values stored as `t` by the CPU's quantizer.
@@ -52,25 +44,13 @@ struct QMatrix {
     cuda::Tensor tensor() const { return {bytes.data(), t, rows, cols, row_bytes}; }
 };
 QMatrix make_matrix(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-    QMatrix m{t, rows, cols, dtype_row_bytes(t, cols), {}};
-    m.bytes.resize(m.row_bytes * rows);
     const auto f = randn(static_cast<size_t>(rows * cols), seed, 0.5f);
-    for (int64_t r = 0; r < rows; ++r)
-        scalar().quantize_row[static_cast<int>(t)](f.data() + r * cols, m.bytes.data() + r * m.row_bytes, cols);
-    return m;
+    return {t, rows, cols, dtype_row_bytes(t, cols), quantize_rows(scalar(), t, f.data(), rows, cols)};
 }
 
 // y (B, rows) by the CPU's scalar reference: activations quantized into the vec_dot_type, then vec_dot.
 std::vector<float> cpu_matmul(const QMatrix& w, const std::vector<float>& x, int B) {
-    const DType vdt = dtype_traits(w.t).vec_dot_type;
-    const size_t xrb = dtype_row_bytes(vdt, w.cols);
-    std::vector<uint8_t> xq(xrb * B);
-    for (int b = 0; b < B; ++b) scalar().quantize_row[static_cast<int>(vdt)](x.data() + b * w.cols, xq.data() + b * xrb, w.cols);
-    std::vector<float> y(static_cast<size_t>(B) * w.rows);
-    for (int b = 0; b < B; ++b)
-        for (int64_t r = 0; r < w.rows; ++r)
-            y[b * w.rows + r] = scalar().vec_dot[static_cast<int>(w.t)](w.cols, w.bytes.data() + r * w.row_bytes, xq.data() + b * xrb);
-    return y;
+    return scalar_matmul(w.t, w.bytes.data(), w.row_bytes, w.rows, w.cols, x.data(), B);
 }
 
 const DType kPacked[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
@@ -98,8 +78,7 @@ TEST(CudaPacked, ChunkArithmeticMatchesCpuVecDot) {
 
         const auto x = randn(cols, 11);
         const DType vdt = dtype_traits(t).vec_dot_type;
-        std::vector<uint8_t> xb(dtype_row_bytes(vdt, cols));
-        scalar().quantize_row[static_cast<int>(vdt)](x.data(), xb.data(), cols);
+        const std::vector<uint8_t> xb = quantize_rows(scalar(), vdt, x.data(), 1, cols);
         // The activation as the GPU holds it: int8 values, a scale and a scaled sum per chunk of 32.
         std::vector<int8_t> xq(cols);
         std::vector<float> dx(cols / 32), sx(cols / 32);
@@ -167,8 +146,7 @@ TEST(CudaKernels, QuantizeActivationsExactlyAsTheCpu) {
         std::vector<float> d(n / 32), s(n / 32);
         cuda::check::quantize(wt, x.data(), n, q.data(), d.data(), s.data());
         const DType vdt = dtype_traits(wt).vec_dot_type;
-        std::vector<uint8_t> xb(dtype_row_bytes(vdt, n));
-        scalar().quantize_row[static_cast<int>(vdt)](x.data(), xb.data(), n);
+        const std::vector<uint8_t> xb = quantize_rows(scalar(), vdt, x.data(), 1, n);
         for (int c = 0; c < n / 32; ++c) {
             const int8_t* want_q;
             float want_d, want_s = 0.f;
@@ -223,8 +201,7 @@ void expect_quantized_like_cpu(const std::vector<float>& y, DType next, const st
     const DType vdt = dtype_traits(next).vec_dot_type;
     ASSERT_TRUE(vdt == DType::Q8_0 || vdt == DType::Q8_1);
     const int n = static_cast<int>(y.size());
-    std::vector<uint8_t> xb(dtype_row_bytes(vdt, n));
-    scalar().quantize_row[static_cast<int>(vdt)](y.data(), xb.data(), n);
+    const std::vector<uint8_t> xb = quantize_rows(scalar(), vdt, y.data(), 1, n);
     for (int c = 0; c < n / 32; ++c) {
         if (vdt == DType::Q8_1) {
             const auto* b = reinterpret_cast<const block_q8_1*>(xb.data()) + c;

@@ -20,6 +20,7 @@
 
 #include "kernels/dtype.h"
 #include "kernels/kernels.h"
+#include "kernel_test_util.h"
 
 namespace strata {
 namespace {
@@ -70,12 +71,8 @@ const QuantVectors& vectors() {
     return v;
 }
 
-const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                              DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const DType kActTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q8_1, DType::Q8_K};
+using namespace test;
 
-std::string nm(DType t) { return dtype_name(t); }
-uint32_t idx(DType t) { return static_cast<uint32_t>(t); }
 bool bits_equal(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
 // One weight type's reference row and the matching activation row, both as gguf bytes and as float values.

@@ -28,6 +28,7 @@
 
 #include "kernels/dtype.h"
 #include "kernels/kernels.h"
+#include "kernel_test_util.h"
 
 #if defined(__aarch64__)
 #include <sys/auxv.h>
@@ -48,12 +49,7 @@ void fill_quant_matmuls(KernelTable& t);
 #endif
 namespace {
 
-uint32_t idx(DType t) { return static_cast<uint32_t>(t); }
-std::string nm(DType t) { return dtype_name(t); }
-
-const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                              DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const DType kActTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q8_1, DType::Q8_K};
+using namespace test;
 
 // The SIMD tables of this build and CPU (everything available except scalar).
 std::vector<Isa> simd_isas() {
@@ -63,22 +59,10 @@ std::vector<Isa> simd_isas() {
     return out;
 }
 
-const KernelTable& scalar() { return *kernels_for(Isa::Scalar); }
+const KernelTable& scalar() { return scalar_table(); }
 
 // Which kernels a SIMD table replaced (the rest are the scalar ones, compared trivially).
 bool overrides_matmul(const KernelTable& K, DType w) { return K.matmul[idx(w)] != scalar().matmul[idx(w)]; }
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    std::vector<float> v(n);
-    for (auto& x : v) {
-        x = nd(rng);
-        if (u(rng) < 0.01f) x *= 20.0f;  // outliers, as real activations have
-    }
-    return v;
-}
 
 // Byte range [begin, end) of a block that holds quants (everything but scales and offsets), by weight type.
 std::pair<size_t, size_t> quant_bytes(DType t) {
@@ -99,14 +83,10 @@ std::pair<size_t, size_t> quant_bytes(DType t) {
 // high bits is a valid block, and it reaches the extremes: Q8_0's -128, Q6_K's scale -128, 6-bit scales of 63),
 // except the f16 block scales, set to sane random values.
 std::vector<uint8_t> random_weights(DType t, int64_t rows, int64_t n, uint32_t seed) {
-    const size_t rb = dtype_row_bytes(t, n);
-    std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
+    if (dtype_traits(t).block_elems == 1)  // float types: values from floats
+        return quantize_rows(scalar(), t, random_floats(static_cast<size_t>(rows * n), seed).data(), rows, n);
+    std::vector<uint8_t> w(dtype_row_bytes(t, n) * static_cast<size_t>(rows));
     std::mt19937 rng(seed);
-    if (dtype_traits(t).block_elems == 1) {  // float types: values from floats
-        const auto f = random_floats(static_cast<size_t>(rows * n), seed);
-        for (int64_t r = 0; r < rows; ++r) scalar().quantize_row[idx(t)](f.data() + r * n, w.data() + r * rb, n);
-        return w;
-    }
     for (auto& b : w) b = static_cast<uint8_t>(rng());
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     auto h = [&](float scale) { return f32_to_f16(u(rng) * scale); };
@@ -271,8 +251,7 @@ void check_matmul(const KernelTable& K, DType wt, int64_t rows, int64_t n, int64
     const auto w = random_weights(wt, rows, n, seed);
     const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
     const auto xf = random_floats(static_cast<size_t>(B * n), seed + 1000);
-    std::vector<uint8_t> xq(xrb * static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) S.quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+    const std::vector<uint8_t> xq = quantize_rows(S, at, xf.data(), B, n);
     const int64_t nb = n / dtype_traits(wt).block_elems;
     const double terms = dtype_traits(wt).block_elems == 1 ? static_cast<double>(n) / 8 : static_cast<double>(nb);
     std::vector<double> mag(static_cast<size_t>(rows * B));
@@ -354,8 +333,7 @@ TEST(KernelsSimd, PackedMatmulMatchesScalarAndIsBatchInvariant) {
                 auto* packed = static_cast<uint8_t*>(std::aligned_alloc(64, (K.packed_size(wt, rows, n) + 63) / 64 * 64));
                 K.repack[idx(wt)](w.data(), wrb, rows, n, packed);
                 const auto xf = random_floats(static_cast<size_t>(B * n), 302);
-                std::vector<uint8_t> xq(xrb * B);
-                for (int64_t b = 0; b < B; ++b) S.quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+                const std::vector<uint8_t> xq = quantize_rows(S, at, xf.data(), B, n);
                 std::vector<float> want(static_cast<size_t>(B * ldy)), full(static_cast<size_t>(B * ldy), std::nanf(""));
                 S.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, B, want.data(), ldy);
                 K.matmul_packed[idx(wt)](packed, n, 0, rows, xq.data(), xrb, B, full.data(), ldy);
@@ -409,8 +387,7 @@ TEST(KernelsSimd, MatmulIsBatchInvariant) {
                 const auto w = random_weights(wt, rows, n, 91);
                 const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
                 const auto xf = random_floats(static_cast<size_t>(B * n), 92);
-                std::vector<uint8_t> xq(xrb * B);
-                for (int64_t b = 0; b < B; ++b) K.quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+                const std::vector<uint8_t> xq = quantize_rows(K, at, xf.data(), B, n);
                 std::vector<float> full(static_cast<size_t>(B * rows));
                 K.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, B, full.data(), rows);
                 for (auto [b0, nb] : {std::pair<int64_t, int64_t>{0, 1}, {5, 1}, {16, 1}, {3, 2}, {7, 3}, {1, 5}, {8, 9}}) {
@@ -448,8 +425,7 @@ TEST(KernelsSimd, NeonDotprodAndPlainAgreeBitwise) {
             const auto w = random_weights(wt, rows, n, 31);
             const size_t wrb = dtype_row_bytes(wt, n), xrb = dtype_row_bytes(at, n);
             const auto xf = random_floats(static_cast<size_t>(B * n), 32);
-            std::vector<uint8_t> xq(xrb * B);
-            for (int64_t b = 0; b < B; ++b) scalar().quantize_row[idx(at)](xf.data() + b * n, xq.data() + b * xrb, n);
+            const std::vector<uint8_t> xq = quantize_rows(scalar(), at, xf.data(), B, n);
             for (int64_t nb : {int64_t{1}, B}) {
                 std::vector<float> a(static_cast<size_t>(nb * rows)), b(a.size());
                 plain.matmul[idx(wt)](w.data(), wrb, n, 0, rows, xq.data(), xrb, nb, a.data(), rows);

@@ -59,9 +59,13 @@ STRATA_API const char* strata_model_info_json(strata_model* model);
 /* A chat session over model, configured by argv-style options (argv[0] is an option, not a program name):
  *   --layer-spec S  -c/--ctx-size N  -t/--threads N  -b/--batch-size N
  *   --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --repeat-last-n N  -s/--seed S
- *   --system TEXT  --ai-prefix TEXT  --reversed-role  --chat-template NAME  --max-new-tokens N
+ *   --system TEXT  --ai-prefix TEXT  --reversed-role  --chat-template NAME  -n/--n-predict/--max-new-tokens N
  *   --ctx-overflow shift|restart|error
- * Values are taken verbatim (no C-escape processing). The session keeps the model alive. */
+ * Values are taken verbatim (no C-escape processing); a value outside its range is STRATA_ERR_INVALID_ARG
+ * with a message naming the option and what is valid. -c 0 is the model's training context (default: that,
+ * at most 4096); -t above the hardware threads runs on the hardware threads; --seed -1 (the default) draws a
+ * random seed (strata_session_stats_json shows it); -n -1 generates until the end of text or context.
+ * The session keeps the model alive. */
 STRATA_API int strata_session_new(strata_model* model, int argc, const char* const* argv, strata_session** out);
 STRATA_API void strata_session_free(strata_session* session);
 
@@ -86,8 +90,44 @@ STRATA_API const char* strata_session_last_reply(strata_session* session);
 /* Its length in bytes: larger than strlen() when the model produced a NUL byte (U+0000). 0 for NULL. Leaves the
  * string strata_session_last_reply() returned valid. */
 STRATA_API size_t strata_session_last_reply_size(strata_session* session);
-/* Context use, messages, turns, the last turn's token counts and speed, KV bytes, as a JSON object. */
+/* Context use, messages, turns, the last turn's token counts and speed, KV bytes, the seed in use (drawn at
+ * random unless -s gave one) and the threads, as a JSON object. */
 STRATA_API const char* strata_session_stats_json(strata_session* session);
+
+/* ---- the logit lens: what each plan step would predict ------------------------------------------------ */
+
+/* One row of strata_lens: after plan step `step` (running file layer `layer`; a repeated layer gives one row
+ * per step) at prompt position `position`, the model's final norm and output head applied to the residual
+ * stream. Pointers are valid during the callback only. */
+typedef struct strata_lens_row {
+    int step, layer, position;
+    int input_token;         /* the prompt token at position (the row predicts the token after it) */
+    int target;              /* the token the full model predicts here: its last step's top-1 */
+    int target_rank;         /* 1: the lens's top token */
+    float target_prob;
+    double entropy;          /* of the lens distribution, nats */
+    double kl;               /* KL(final || lens), nats; 0 at the last step */
+    double kl_reference;     /* with --compare: KL(the compared spec's final || lens), else -1 */
+    int top_k;
+    const int* top_ids;      /* (top_k) most probable first */
+    const float* top_probs;  /* (top_k) */
+    int dim;
+    const float* residual;   /* (dim) the residual stream after the step */
+    int n_vocab;
+    const float* logits;     /* (n_vocab) the lens logits; after the last step, the model's output logits */
+} strata_lens_row;
+typedef void (*strata_lens_fn)(void* user_data, const strata_lens_row* row);
+
+/* Runs the prompt (BOS added where the model wants one; special tokens such as <|im_start|> parsed) through
+ * the plan once, on the CPU, and applies the lens after every step. Options, argv-style as for sessions:
+ *   --layer-spec S  --top-k K (default 5)  --positions last|all (default last)
+ *   --compare SPEC ('base': all layers)  -c/--ctx-size N  -t/--threads N  -b/--batch-size N
+ * on_row (may be NULL): once per (step, position) of the --layer-spec plan, steps in order for each position
+ * (the --compare plan's rows are in the JSON only). json_out (may be NULL): the report in the JSON schema of
+ * `strata lens -o json`, valid until the next call on this model handle.
+ * Sessions are untouched: their forward passes never pay for the lens. */
+STRATA_API int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
+                           strata_lens_fn on_row, void* user_data, const char** json_out);
 
 #ifdef __cplusplus
 }

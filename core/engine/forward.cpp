@@ -50,12 +50,22 @@ RunState::RunState(const ModelConfig& c, int B) : max_batch(B) {
     hb2.resize(b * c.hidden_dim);
 }
 
-namespace {
+int context_size(const ModelConfig& c, int n_ctx) {
+    if (n_ctx > 0) return n_ctx;
+    return n_ctx == 0 ? c.n_ctx_train : std::min(c.n_ctx_train, 4096);
+}
 
-int default_threads() {
+int hardware_threads() {
     const unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : static_cast<int>(n);
 }
+
+int thread_count(int n_threads) {
+    const int hw = hardware_threads();
+    return n_threads <= 0 ? hw : std::min(n_threads, hw);
+}
+
+namespace {
 
 // Bytes of the widest quantized activation row any matmul of this model needs.
 size_t max_activation_row_bytes(const ModelConfig& c, const ModelWeights& w) {
@@ -107,8 +117,8 @@ Forward::Forward(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     : model_(std::move(model)),
       plan_(std::move(plan)),
       K_(kernels()),
-      n_ctx_(opts.n_ctx > 0 ? opts.n_ctx : std::min(model_->config().n_ctx_train, 4096)),
-      n_threads_(opts.n_threads > 0 ? opts.n_threads : default_threads()),
+      n_ctx_(context_size(model_->config(), opts.n_ctx)),
+      n_threads_(thread_count(opts.n_threads)),
       arena_(std::make_unique<tbb::task_arena>(n_threads_)),
       s_(model_->config(), std::max(1, opts.max_batch)) {
     const ModelConfig& c = model_->config();
@@ -157,6 +167,14 @@ void Forward::check_token(int32_t t) const {
     if (t < 0 || t >= model_->config().vocab_size)
         throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary of " +
                                  std::to_string(model_->config().vocab_size));
+}
+
+void Forward::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& f) const {
+    if (n <= 0) return;
+    arena_->execute([&] {
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1),
+                          [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+    });
 }
 
 namespace {
@@ -432,18 +450,30 @@ void Forward::eval_batch(const int32_t* tokens, int B, Logits which, float* logi
     }
 
     if (which == Logits::None) return;
-    const int first = which == Logits::All ? 0 : B - 1;
-    int n_out = B - first;
-    const float* rows = x + static_cast<size_t>(first) * dim;  // (n_out, dim) the rows whose logits are asked
-    if (which == Logits::Rows) {                                  // gathered, in batch order
-        n_out = static_cast<int>(out_rows_.size());
-        for (int j = 0; j < n_out; ++j)
-            std::memcpy(&s_.xb[static_cast<size_t>(j) * dim], x + static_cast<size_t>(out_rows_[j]) * dim,
-                        sizeof(float) * dim);
-        rows = s_.xb.data();
+    if (which == Logits::Rows) {  // the rows asked for, gathered in batch order: (out_rows_.size(), dim)
+        for (size_t j = 0; j < out_rows_.size(); ++j)
+            std::memcpy(&s_.xb[j * dim], x + static_cast<size_t>(out_rows_[j]) * dim, sizeof(float) * dim);
+        return output_head(s_.xb.data(), static_cast<int>(out_rows_.size()), logits);
     }
-    rmsnorm_rows(s_.xb.data(), rows, *W.output_norm, n_out, dim);
-    matmul(*W.output, s_.xb.data(), n_out, logits);
+    const int first = which == Logits::All ? 0 : B - 1;
+    output_head(x + static_cast<size_t>(first) * dim, B - first, logits);
+}
+
+void Forward::output_head(const float* x, int n, float* logits) {
+    const ModelWeights& W = model_->weights();
+    rmsnorm_rows(s_.xb.data(), x, *W.output_norm, n, model_->config().dim);
+    matmul(*W.output, s_.xb.data(), n, logits);
+}
+
+void Forward::logits_from_residual(const float* x, int n, float* logits) {
+    if (n < 0) throw std::invalid_argument("logits_from_residual: negative row count");
+    if (gpu_) throw std::runtime_error("the logit lens runs on the CPU path (drop --device cuda / -ngl)");
+    const size_t dim = static_cast<size_t>(model_->config().dim);
+    const size_t V = static_cast<size_t>(model_->config().vocab_size);
+    arena_->execute([&] {  // s_.xb holds max_batch rows: larger inputs go in pieces
+        for (int done = 0; done < n; done += s_.max_batch)
+            output_head(x + done * dim, std::min(s_.max_batch, n - done), logits + done * V);
+    });
 }
 
 }  // namespace strata

@@ -53,9 +53,18 @@ struct RunState {
     std::vector<uint8_t> xq;    // (B, widest quantized activation row) matmul input in the weight's vec_dot_type
 };
 
+// The context a Forward gets for ForwardOptions::n_ctx: n_ctx > 0 as it is; 0 the model's training context
+// (llama.cpp's -c 0); kDefaultContext (< 0) the training context, at most 4096.
+inline constexpr int kDefaultContext = -1;
+int context_size(const ModelConfig& c, int n_ctx);
+// Threads a Forward runs: all hardware threads for n_threads <= 0, else n_threads, at most the hardware's (more
+// threads than the machine has only slow it down).
+int hardware_threads();
+int thread_count(int n_threads);
+
 struct ForwardOptions {
-    int n_ctx = 0;        // 0: the model's training context, capped at 4096 (also new_cache()'s context)
-    int n_threads = 0;    // 0: all cores
+    int n_ctx = kDefaultContext;  // tokens; see context_size() (also new_cache()'s context)
+    int n_threads = 0;            // 0: all hardware threads; see thread_count()
     int max_batch = 256;  // prompt tokens evaluated per batched pass
     std::string device = "cpu";  // "cpu" or "cuda"
     int n_gpu_steps = -1;        // with cuda: the first N plan steps run on the GPU (-1: all, and the output)
@@ -102,11 +111,22 @@ public:
     int gpu_steps() const { return gpu_steps_; }
     const cuda::Engine* gpu() const { return gpu_.get(); }
 
+    // Runs f(first, end) over pieces of [0, n) on this pass's threads (its task arena), one item per piece at
+    // least: analysis work on the rows eval returned, e.g. scoring each position's logits.
+    void parallel_for(int64_t n, const std::function<void(int64_t first, int64_t end)>& f) const;
+
     // Optional observer of the residual stream, for analysis tools (strata layers): called with state 0 (the
     // embeddings, step 0's input) and state i + 1 (after step i), x (B, dim) for the tokens at pos..pos+B-1.
     // Unset, it costs one empty-function test per step.
     using StateObserver = std::function<void(int state, const float* x, int B, int pos)>;
     void set_state_observer(StateObserver f) { observer_ = std::move(f); }
+
+    // The model's output head over n rows of a residual stream x (n, dim): the final norm and the output
+    // matmul through the very code eval's own logits take (same kernels, same activation quantization; the
+    // kernels are batch-invariant), so the rows of the stream after the last step give eval's logits bit for
+    // bit. For a logit lens over an observed state. logits (n, vocab). CPU only; may be called from the state
+    // observer (it uses the buffers that the next step overwrites anyway).
+    void logits_from_residual(const float* x, int n, float* logits);
 
 private:
     // Which logits a pass computes: none, the last token's, every token's, or those of the rows in out_rows_.
@@ -123,6 +143,8 @@ private:
     void add(float* x, const float* y, int rows, int64_t n);
     void gated(float* hb, const float* hb2, int rows, int64_t n);
     void attention(const Step& step, int B);
+    // logits (n, vocab) = output . rmsnorm(x (n <= max_batch, dim), output_norm)
+    void output_head(const float* x, int n, float* logits);
 
     std::shared_ptr<const Model> model_;
     Plan plan_;

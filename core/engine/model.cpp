@@ -218,6 +218,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     return from_file(load_model_file(path, opts.tokenizer_path));
 }
 
+Tokenizer load_tokenizer(const std::string& path, const LoadOptions& opts) {
+    return Tokenizer::from_metadata(load_model_file(path, opts.tokenizer_path).meta);
+}
+
 std::shared_ptr<const Model> Model::from_file(ModelFile file) {
     auto m = std::make_shared<Model>();
     m->file_ = std::move(file);
@@ -246,7 +250,7 @@ void Model::pack_weights() {
     std::vector<const WeightView*> todo;
     auto want = [&](const WeightView* w) {
         if (!w || !K.repack[static_cast<int>(w->dtype)]) return;
-        if (w->rows() % K.pack_rows != 0 || w->cols() % 32 != 0) return;
+        if (w->rows() % K.pack_rows != 0) return;
         if (std::find(todo.begin(), todo.end(), w) != todo.end()) return;
         todo.push_back(w);
     };

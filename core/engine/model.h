@@ -87,6 +87,10 @@ struct LoadOptions {
     std::string tokenizer_path;  // llama2.c checkpoints: their tokenizer.bin
 };
 
+// The tokenizer of a model file alone (no weights bound), so a vocabulary-only GGUF works too (llama.cpp's
+// ggml-vocab-*.gguf): for strata tokenize.
+Tokenizer load_tokenizer(const std::string& path, const LoadOptions& opts = {});
+
 class Model {
 public:
     static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& opts = {});

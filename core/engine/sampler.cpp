@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 namespace strata {
@@ -18,7 +19,16 @@ int32_t argmax(std::span<const float> logits) {
     return static_cast<int32_t>(best);
 }
 
-Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
+uint64_t resolve_seed(uint64_t seed) {
+    if (seed != kRandomSeed) return seed;
+    std::random_device rd;
+    const uint64_t hi = rd(), lo = rd();
+    return ((hi << 32) ^ lo) & INT64_MAX;
+}
+
+Sampler::Sampler(const SamplerParams& p) : p_(p) {
+    p_.seed = resolve_seed(p.seed);
+    rng_.seed(p_.seed);
     if (!(p.top_p > 0)) throw std::invalid_argument("top-p must be > 0");
     if (p.repeat_penalty <= 0) throw std::invalid_argument("repeat penalty must be > 0");
 }

@@ -9,6 +9,13 @@
 
 namespace strata {
 
+// SamplerParams::seed that asks for a fresh random seed (llama.cpp's --seed -1): the Sampler draws one from
+// std::random_device and keeps it in its params(), so a run can be repeated with that seed.
+inline constexpr uint64_t kRandomSeed = UINT64_MAX;
+
+// A seed for kRandomSeed (63 bits, so it can be given back as --seed); any other seed as it is.
+uint64_t resolve_seed(uint64_t seed);
+
 struct SamplerParams {
     float temperature = 0.8f;  // <= 0: greedy (argmax)
     int top_k = 40;            // <= 0: off
@@ -16,7 +23,7 @@ struct SamplerParams {
     float min_p = 0.05f;       // <= 0: off
     float repeat_penalty = 1.0f;  // 1: off (llama.cpp's rule: divide positive logits, multiply negative)
     int repeat_last_n = 64;
-    uint64_t seed = 0xC0FFEE;
+    uint64_t seed = kRandomSeed;  // kRandomSeed: a new one per Sampler (see params().seed)
 };
 
 struct TokenProb {
@@ -36,7 +43,7 @@ public:
     double uniform();                                   // U[0, 1) from the same RNG
     void accept(int32_t token);  // remember for the repetition penalty
     void reset();                // forget history (the RNG continues)
-    const SamplerParams& params() const { return p_; }
+    const SamplerParams& params() const { return p_; }  // seed: the one in use (drawn for kRandomSeed)
 
 private:
     SamplerParams p_;

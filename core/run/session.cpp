@@ -52,6 +52,12 @@ Session::Session(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     if (!opts_.system_prompt.empty()) history_.push_back({Role::System, opts_.system_prompt});
 }
 
+Role parse_role(std::string_view name) {
+    for (Role r : {Role::System, Role::User, Role::Assistant})
+        if (name == role_name(r)) return r;
+    throw std::invalid_argument("unknown role '" + std::string(name) + "' (user, assistant or system)");
+}
+
 std::string chat_prompt_text(const ChatTemplate& t, std::span<const Message> h) {
     if (h.empty()) throw std::invalid_argument("chat prompt: no message to open");
     const Message& open = h.back();
@@ -108,7 +114,7 @@ int Session::fit_context(std::vector<int32_t>& tokens, size_t protect) {
     if (!fits(least))
         throw std::runtime_error("message too long: even without earlier turns it needs " +
                                  need(least.size()) +
-                                 " (-c sets the context, --max-new-tokens the room for the reply)");
+                                 " (-c sets the context, -n / --max-new-tokens the room for the reply)");
     if (opts_.overflow == OverflowPolicy::Error)
         throw std::runtime_error(
             "context full: the conversation needs " + need(tokens.size()) +

@@ -38,6 +38,7 @@ const char* overflow_policy_name(OverflowPolicy p);
 
 enum class Role { System, User, Assistant };
 const char* role_name(Role r);
+Role parse_role(std::string_view name);  // "system" | "user" | "assistant"; anything else: std::invalid_argument
 
 struct Message {
     Role role = Role::User;
@@ -139,6 +140,7 @@ class Session {
     SessionStats stats() const;
     const ChatTemplate& chat_template() const { return template_; }
     const SessionOptions& options() const { return opts_; }
+    const SamplerParams& sampler_params() const { return sampler_.params(); }  // seed: the one in use
     const Forward& forward() const { return fwd_; }
     const Model& model() const { return fwd_.model(); }
     Role model_role() const { return opts_.reversed_role ? Role::User : Role::Assistant; }

@@ -16,6 +16,7 @@ case "$harness" in
   c_api) max_len=512 ;;
   server_request) max_len=4096 ;;
   layer_spec) max_len=256 ;;
+  kl_base) max_len=16384 ;;
   *) echo "unknown harness '$harness'" >&2; exit 2 ;;
 esac
 mkdir -p "$work/$harness/new"
