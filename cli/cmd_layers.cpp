@@ -15,6 +15,7 @@ std::function<int()> register_layers(CLI::App& app) {
     struct Args {
         ModelOptions model;
         std::string text, out_dir;
+        KlBaseOptions kl;
         int chunks = 0, max_block = 0;
         bool verify = false, json = false;
     };
@@ -22,7 +23,7 @@ std::function<int()> register_layers(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("layers", "layer importance (Block Influence, angular distance) and spec suggestions");
     args->model.n_ctx = 512;
     add_model_options(*sub, args->model);
-    sub->add_option("-f,--file", args->text, "the text to measure over")->required();
+    sub->add_option("-f,--file", args->text, "the text to measure over (not needed with --kl-divergence)");
     sub->add_option("-n,--max-block", args->max_block, "largest block size to suggest")
         ->check(number_check(kPositiveRule))
         ->default_str("4, at most the layers - 1");
@@ -31,21 +32,25 @@ std::function<int()> register_layers(CLI::App& app) {
     sub->add_flag("--verify", args->verify, "run profile on base and the angular-distance pruning suggestions");
     sub->add_option("-o,--output-dir", args->out_dir, "with --verify: write the profile's CSV, JSON and SVG here");
     sub->add_flag("--json", args->json, "print the measurements and suggestions as JSON");
-    return [args]() -> int {
+    add_kl_base_options(*sub, args->kl);
+    return [args, sub]() -> int {
         Args& a = *args;
-        const std::string text = read_text_file(a.text);
         ModelOptions mo = a.model;
+        KlBaseInput base = open_kl_base(*sub, a.kl, mo, a.text);
+        if (!a.kl.file.empty() && !a.verify)
+            throw std::invalid_argument("--kl-divergence-base is for --verify's profile: add --verify");
+        const std::string text = base.reader ? "" : read_text_file(a.text);
         if (!mo.layer_spec.empty() || !mo.layer_spec_file.empty())
             throw std::invalid_argument("layers measures the model's own layers: drop --layer-spec");
         LoadedModel lm = load_model(mo);
-        mo.n_ctx = context_size(lm.model->config(), mo.n_ctx);  // -c 0: the model's training context
+        mo.n_ctx = kl_run_context(*lm.model, mo.n_ctx, base);  // -c 0: the model's; at least the base's
         const int L = lm.model->config().n_layers;
         if (L < 2) throw std::invalid_argument("layers needs a model with at least 2 layers");
         const int K = a.max_block > 0 ? a.max_block : std::min(4, L - 1);
         PerplexityOptions po;
-        po.n_ctx = mo.n_ctx;
+        po.n_ctx = base.reader ? base.n_ctx : mo.n_ctx;
         po.max_chunks = a.chunks;
-        const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
+        const std::vector<int32_t> tokens = base.reader ? base.reader->tokens() : tokenize_text(*lm.model, text);
         const LayerStats st = analyze_layers(lm.model, tokens, po, K, forward_options(mo));
         const std::vector<LayerSuggestion> sug = suggest_layer_specs(st);
         if (a.json) {
@@ -95,6 +100,7 @@ std::function<int()> register_layers(CLI::App& app) {
             ProfileOptions pf;
             pf.ppl = po;
             pf.fwd = forward_options(mo);
+            set_kl_base(pf, a.kl, base);
             attach_progress(pf, true);
             std::fflush(stdout);
             const auto rows = run_profile(lm.model, tokens, specs, pf);

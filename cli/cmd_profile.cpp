@@ -11,9 +11,12 @@
 
 #include "cli/commands.h"
 #include "cli/profile.h"
+#include "cli/svg.h"
 #include "core/engine/sysinfo.h"
 
 namespace strata::cli {
+
+using svg::escape, svg::log_ticks, svg::tick_label, svg::ticks;
 
 namespace {
 
@@ -51,6 +54,11 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+void set_kl_base(ProfileOptions& po, const KlBaseOptions& kl, const KlBaseInput& in) {
+    if (in.reader) po.kl_base_in = kl.file;
+    else po.kl_base_out = kl.file;
+}
+
 void attach_progress(ProfileOptions& o, bool enabled) {
     if (!enabled) return;
     auto bar = std::make_shared<ProgressBar>(0, true);
@@ -84,40 +92,6 @@ void print_profile_markdown(const std::vector<ProfileRow>& rows) {
 }
 
 namespace {
-
-// "Nice" axis ticks covering [lo, hi].
-std::vector<double> ticks(double lo, double hi, int want = 5) {
-    const double span = hi - lo > 0 ? hi - lo : 1;
-    const double raw = span / want, mag = std::pow(10, std::floor(std::log10(raw)));
-    const double step = raw / mag < 1.5 ? mag : raw / mag < 3 ? 2 * mag : raw / mag < 7 ? 5 * mag : 10 * mag;
-    std::vector<double> t;
-    for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) t.push_back(v);
-    return t;
-}
-
-std::string esc(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '<') o += "&lt;";
-        else if (c == '>') o += "&gt;";
-        else if (c == '&') o += "&amp;";
-        else if (c == '"') o += "&quot;";
-        else o += c;
-    }
-    return o;
-}
-
-// Ticks of a logarithmic axis covering [lo, hi] (lo > 0): 1, 2, 5 times powers of ten.
-std::vector<double> log_ticks(double lo, double hi) {
-    std::vector<double> t;
-    for (double d = std::pow(10, std::floor(std::log10(lo))); d <= hi; d *= 10)
-        for (double m : {1.0, 2.0, 5.0})
-            if (m * d >= lo && m * d <= hi) t.push_back(m * d);
-    return t.size() >= 2 ? t : std::vector<double>{lo, hi};
-}
-
-// A tick label: values within rounding of zero print as 0 (not "-1.4e-14").
-std::string tick_label(double t, double span) { return fmt("%g", std::abs(t) < 1e-9 * span ? 0.0 : t); }
 
 struct Box {
     double x0, y0, x1, y1;
@@ -159,7 +133,7 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
           << "' stroke='#444'/><text x='" << ox - 8 << "' y='" << Y(t) + 4 << "' text-anchor='end'>"
           << tick_label(t, yhi - ylo) << "</text>\n";
     }
-    s << "<text x='" << ox + w / 2 << "' y='" << oy + h + 38 << "' text-anchor='middle'>" << esc(xlabel) << "</text>\n";
+    s << "<text x='" << ox + w / 2 << "' y='" << oy + h + 38 << "' text-anchor='middle'>" << escape(xlabel) << "</text>\n";
     s << "<text transform='translate(" << ox - 50 << "," << oy + h / 2 << ") rotate(-90)' text-anchor='middle'>"
       << (log_y ? "perplexity, log scale (lower is better)" : "perplexity (lower is better)") << "</text>\n";
     std::vector<Box> taken;
@@ -173,7 +147,7 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
         const char* colour = i == 0 ? "#d62728" : "#1f77b4";
         s << "<line x1='" << px << "' y1='" << Y(r.ppl.ppl - r.ppl.ppl_err) << "' x2='" << px << "' y2='"
           << Y(r.ppl.ppl + r.ppl.ppl_err) << "' stroke='" << colour << "'/>\n";
-        s << "<circle cx='" << px << "' cy='" << py << "' r='4' fill='" << colour << "'><title>" << esc(r.spec)
+        s << "<circle cx='" << px << "' cy='" << py << "' r='4' fill='" << colour << "'><title>" << escape(r.spec)
           << ": PPL " << fmt("%.4f", r.ppl.ppl) << "</title></circle>\n";
         // Label candidates: right/left of the point, level, above or below, then further out.
         const double tw = 6.2 * static_cast<double>(r.spec.size()), th = 12;
@@ -195,7 +169,7 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
             best = {lx, py - 6 - th + 2, lx + tw, py - 4};
         }
         taken.push_back(best);
-        s << "<text x='" << best.x0 << "' y='" << best.y1 - 2 << "' font-size='11'>" << esc(r.spec) << "</text>\n";
+        s << "<text x='" << best.x0 << "' y='" << best.y1 - 2 << "' font-size='11'>" << escape(r.spec) << "</text>\n";
     }
 }
 
@@ -204,16 +178,14 @@ void panel(std::ostringstream& s, const std::vector<ProfileRow>& rows, double ox
 std::string profile_svg(const std::vector<ProfileRow>& rows, const std::string& title) {
     std::ostringstream s;
     const double W = 960, H = 420;
-    s << "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='" << W
-      << "' height='" << H << "' viewBox='0 0 " << W << " " << H
-      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-    s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(title) << "</text>\n";
+    s << svg::begin(W, H);
+    s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << escape(title) << "</text>\n";
     if (!rows.empty()) {
         panel(s, rows, 80, 50, 360, 300, "virtual parameters (millions)",
               [](const ProfileRow& r) { return r.virtual_params / 1e6; });
         panel(s, rows, 570, 50, 360, 300, "generation speed (tokens/s)", [](const ProfileRow& r) { return r.gen_tps; });
     }
-    s << "</svg>\n";
+    s << svg::end();
     return s.str();
 }
 
@@ -279,6 +251,7 @@ std::function<int()> register_profile(CLI::App& app) {
         ModelOptions model;
         std::string text, out_dir;
         std::vector<std::string> specs;
+        KlBaseOptions kl;
         int chunks = 0, n_gen = 32, draft_max = 0, draft_tokens = 128;
         bool quiet = false;
     };
@@ -286,8 +259,9 @@ std::function<int()> register_profile(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("profile", "quality, size and speed of layer specs over one model mapping");
     args->model.n_ctx = 512;
     add_model_options(*sub, args->model);
-    sub->add_option("-f,--file", args->text, "the text to score")->required();
+    sub->add_option("-f,--file", args->text, "the text to score (not needed with --kl-divergence)");
     sub->add_option("--spec", args->specs, "a layer spec (repeatable; 'base' = all layers, always run first)");
+    add_kl_base_options(*sub, args->kl);
     sub->add_option("--chunks", args->chunks, "score at most this many chunks of -c tokens (0: all)")
         ->check(number_check(kCountRule));
     sub->add_option("-n,--n-gen", args->n_gen, "tokens decoded one by one for the generation speed")
@@ -300,24 +274,26 @@ std::function<int()> register_profile(CLI::App& app) {
         ->check(number_check(kPositiveRule));
     sub->add_option("-o,--output-dir", args->out_dir, "also write profile.csv, profile.json and profile.svg here");
     sub->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
-    return [args]() -> int {
+    return [args, sub]() -> int {
         Args& a = *args;
-        const std::string text = read_text_file(a.text);
         ModelOptions mo = a.model;
+        KlBaseInput base = open_kl_base(*sub, a.kl, mo, a.text);
+        const std::string text = base.reader ? "" : read_text_file(a.text);
         std::vector<std::string> specs = a.specs;
         if (!mo.layer_spec.empty()) specs.push_back(mo.layer_spec);
         mo.layer_spec.clear();
         LoadedModel lm = load_model(mo);
-        mo.n_ctx = context_size(lm.model->config(), mo.n_ctx);  // -c 0: the model's training context
+        mo.n_ctx = kl_run_context(*lm.model, mo.n_ctx, base);  // -c 0: the model's; at least the base's
         ProfileOptions po;
-        po.ppl.n_ctx = mo.n_ctx;
+        set_kl_base(po, a.kl, base);
+        po.ppl.n_ctx = base.reader ? base.n_ctx : mo.n_ctx;
         po.ppl.max_chunks = a.chunks;
         po.fwd = forward_options(mo);
         po.n_gen = a.n_gen;
         po.draft_max = a.draft_max;
         po.draft_tokens = a.draft_tokens;
         attach_progress(po, !a.quiet);
-        const std::vector<int32_t> tokens = tokenize_text(*lm.model, text);
+        const std::vector<int32_t> tokens = base.reader ? base.reader->tokens() : tokenize_text(*lm.model, text);
         const auto rows = run_profile(lm.model, tokens, specs, po);
         print_profile_markdown(rows);
         if (!a.out_dir.empty()) {

@@ -16,4 +16,5 @@ std::function<int()> register_perplexity(CLI::App& app);
 std::function<int()> register_profile(CLI::App& app);
 std::function<int()> register_layers(CLI::App& app);
 std::function<int()> register_tokenize(CLI::App& app);
+std::function<int()> register_lens(CLI::App& app);
 }  // namespace strata::cli

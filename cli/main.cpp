@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "server/serve.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"strata: run GGUF models, and duplicate, delete or reorder their layers on the fly", "strata"};
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
     add(strata::cli::register_profile);
     add(strata::cli::register_layers);
     add(strata::cli::register_tokenize);
+    add(strata::cli::register_lens);
+    add(strata::server::register_serve);
     // Lists start empty: no "[]" as their default in --help.
     for (CLI::App* sub : app.get_subcommands({}))
         for (CLI::Option* opt : sub->get_options())

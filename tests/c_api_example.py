@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A two-model crosstalk through libstrata from Python's ctypes (no packages): proof that the C API is usable
-from another language. Usage: c_api_example.py path/to/libstrata.so MODEL_A.gguf [MODEL_B.gguf] [TURNS]
+"""A two-model crosstalk through libstrata from Python's ctypes (no packages), and the logit lens through its
+row callback: proof that the C API is usable from another language.
+Usage: c_api_example.py path/to/libstrata.so MODEL_A.gguf [MODEL_B.gguf] [TURNS]
 Exit 77 (skipped) when a model file is missing."""
 import ctypes
 import os
@@ -8,6 +9,20 @@ import sys
 
 PIECE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
 END = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+
+
+class LensRow(ctypes.Structure):
+    """strata_lens_row (core/api/strata.h)."""
+    _fields_ = [(n, ctypes.c_int) for n in ("step", "layer", "position", "input_token", "target", "target_rank")]
+    _fields_ += [
+        ("target_prob", ctypes.c_float), ("entropy", ctypes.c_double), ("kl", ctypes.c_double),
+        ("kl_reference", ctypes.c_double), ("top_k", ctypes.c_int), ("top_ids", ctypes.POINTER(ctypes.c_int)),
+        ("top_probs", ctypes.POINTER(ctypes.c_float)), ("dim", ctypes.c_int),
+        ("residual", ctypes.POINTER(ctypes.c_float)), ("n_vocab", ctypes.c_int),
+        ("logits", ctypes.POINTER(ctypes.c_float))]
+
+
+LENS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(LensRow))
 
 
 def load(path):
@@ -24,7 +39,19 @@ def load(path):
     lib.strata_session_add_message.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
     lib.strata_session_stats_json.argtypes = [ctypes.c_void_p]
     lib.strata_session_stats_json.restype = ctypes.c_char_p
+    lib.strata_lens.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                ctypes.POINTER(ctypes.c_char_p), LENS, ctypes.c_void_p,
+                                ctypes.POINTER(ctypes.c_char_p)]
     return lib
+
+
+def lens(lib, model, prompt, options):
+    """The logit lens: (step, layer, top token id, KL to the final output) per step, at the last position."""
+    rows = []
+    on_row = LENS(lambda _u, r: rows.append((r[0].step, r[0].layer, r[0].top_ids[0], r[0].kl)))
+    argv = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+    check(lib, lib.strata_lens(model, prompt.encode(), len(options), argv, on_row, None, None))
+    return rows
 
 
 class Session:
@@ -72,6 +99,10 @@ def main():
     bad = ctypes.c_void_p()
     assert lib.strata_model_open(b'/nonexistent.gguf', None, ctypes.byref(bad)) == -2
     assert b'/nonexistent.gguf' in lib.strata_last_error()
+    # The logit lens over a self-merge: one row per step, the repeated layers' second passes included.
+    rows = lens(lib, models[0], 'The capital of France is', ['--layer-spec', '0:24,20:30', '-t', '2'])
+    assert [r[1] for r in rows] == list(range(24)) + list(range(20, 30)), rows
+    assert rows[-1][3] == 0.0, rows[-1]  # the last step is the output itself
     opts = ['--temp', '0', '--max-new-tokens', '8', '-c', '256', '-t', '2']
     a = Session(lib, models[0], opts)
     b = Session(lib, models[1], opts + ['--layer-spec', '0:24'])

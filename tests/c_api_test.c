@@ -1,6 +1,7 @@
 /* The C API from C (not C++): two sessions on one file (shared), a streamed turn, continue with a suffix,
- * restart with a system prompt, statistics and model info as JSON, errors as codes plus messages, and abort
- * from another thread. Usage: c_api_test MODEL.gguf (exit 77 = skipped: the model is missing). */
+ * restart with a system prompt, statistics and model info as JSON, errors as codes plus messages, abort
+ * from another thread, and the logit lens through its row callback.
+ * Usage: c_api_test MODEL.gguf (exit 77 = skipped: the model is missing). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +54,31 @@ struct abort_job {
     struct collect* c;
 };
 
+struct lens_rows {
+    int rows, last_step, bad;
+    int max_step;
+    double last_kl;
+};
+
+/* The lens callback: every row well formed; remembers the largest step and the last step's KL. */
+static void on_lens_row(void* user, const strata_lens_row* r) {
+    struct lens_rows* l = (struct lens_rows*)user;
+    l->rows++;
+    if (r->top_k != 3 || r->dim != 576 || r->n_vocab <= 0 || !r->residual || !r->logits ||
+        r->target_rank < 1 || r->top_probs[0] < r->top_probs[1] || r->kl < 0 || r->entropy < 0 ||
+        r->kl_reference < 0)
+        l->bad++;
+    if (r->step > l->max_step) l->max_step = r->step;
+    if (r->step == l->last_step) {
+        l->last_kl = r->kl;
+        /* after the last step the lens logits are the output: their top token is the target */
+        int best = 0;
+        for (int i = 1; i < r->n_vocab; ++i)
+            if (r->logits[i] > r->logits[best]) best = i;
+        if (best != r->target || r->top_ids[0] != r->target) l->bad++;
+    }
+}
+
 static void* abort_later(void* arg) {
     struct abort_job* job = (struct abort_job*)arg;
     while (!atomic_load(&job->c->started)) usleep(1000);
@@ -84,6 +110,24 @@ int main(int argc, char** argv) {
     CHECK(strata_session_last_reply_size(NULL) == 0);
     CHECK(strata_model_info_json(m1)[0] == '{');
     CHECK(strstr(strata_model_info_json(m1), "\"arch\":\"llama\"") != NULL);
+
+    /* The logit lens: one row per step (the last position), the duplicated layers' steps included. */
+    const char* lens_opts[] = {"--layer-spec", "0:20,10:30", "--top-k", "3", "-t", "2", "--compare", "base"};
+    struct lens_rows lr;
+    memset(&lr, 0, sizeof lr);
+    lr.last_step = 39;
+    lr.last_kl = -1;
+    const char* lens_json = NULL;
+    CHECK(strata_lens(m1, "The capital of France is", 8, lens_opts, on_lens_row, &lr, &lens_json) ==
+          STRATA_OK);
+    CHECK(lr.rows == 40 && lr.max_step == 39 && lr.bad == 0 && lr.last_kl == 0);
+    CHECK(lens_json && strstr(lens_json, "\"steps\"") && strstr(lens_json, "\"reference\""));
+    const char* bad_positions[] = {"--positions", "some"};
+    CHECK(strata_lens(m1, "hi", 2, bad_positions, NULL, NULL, NULL) == STRATA_ERR_INVALID_ARG);
+    CHECK(strstr(strata_last_error(), "positions") != NULL);
+    const char* bad_top_k[] = {"--top-k", "0"};
+    CHECK(strata_lens(m1, "hi", 2, bad_top_k, NULL, NULL, NULL) == STRATA_ERR_INVALID_ARG);
+    CHECK(strata_lens(NULL, "hi", 0, NULL, NULL, NULL, NULL) == STRATA_ERR_INVALID_ARG);
 
     const char* opts_a[] = {"--temp", "0", "--max-new-tokens", "6", "-c", "256", "-t", "2"};
     const char* opts_b[] = {"--temp", "0", "--max-new-tokens", "400", "-c", "512", "-t", "2",

@@ -24,7 +24,7 @@ ALLOWED = {
     ANALYSIS: [ANALYSIS, RUN, ENGINE, TEXT, "loaders/gguf_writer.h", "kernels/"],
     API: CORE,
     # The front ends: core only, never kernels/, cuda/ or loaders/.
-    "cli/": ["cli/"] + CORE,
+    "cli/": ["cli/", "server/"] + CORE,  # cli/main.cpp registers `strata serve` (server/serve.h)
     "server/": ["server/"] + CORE,
     "python/": ["python/"] + CORE,
 }

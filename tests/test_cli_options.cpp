@@ -140,7 +140,6 @@ TEST(CliOptions, BadNumbersGetOneLineNamingTheOptionAndItsRange) {
         cases.push_back({"bench" + m + " " + arg, name});
     cases.push_back({"synth --shape stories260k -o /dev/null --seed -1", "--seed"});
     cases.push_back({"perplexity" + m + " -f x --chunks -1", "--chunks"});
-    cases.push_back({"perplexity" + m + " -f x --save-top-k 0", "--save-top-k"});
     for (const auto& [arg, name] : std::vector<std::pair<std::string, std::string>>{
              {"--chunks -1", "--chunks"}, {"-n -1", "--n-gen"}, {"--draft-max -1", "--draft-max"},
              {"--draft-tokens 0", "--draft-tokens"}})

@@ -25,6 +25,8 @@ STRATA_HARNESS(layer_spec)
 STRATA_HARNESS(mergekit)
 STRATA_HARNESS(chat_template)
 STRATA_HARNESS(c_api)
+STRATA_HARNESS(kl_base)
+STRATA_HARNESS(server_request)
 
 namespace {
 
@@ -77,6 +79,8 @@ STRATA_REPLAY_TEST(layer_spec)
 STRATA_REPLAY_TEST(mergekit)
 STRATA_REPLAY_TEST(chat_template)
 STRATA_REPLAY_TEST(c_api, STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf")))
+STRATA_REPLAY_TEST(kl_base)
+STRATA_REPLAY_TEST(server_request, STRATA_REQUIRE_FILE(strata::test::shared_model("stories260K.gguf")))
 
 // Finding (fuzz_gguf_model): general.alignment = 1 put Q5_0 blocks and F32 norms at odd addresses, and the
 // kernels read them as structs and floats (undefined behaviour; UBSan: misaligned address). GGUF requires a

@@ -4,8 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "core/text/tokenizer.h"
@@ -16,80 +15,57 @@ std::vector<int32_t> tokenize_text(const Model& model, const std::string& text) 
     return model.tokenizer().encode(text, /*add_special=*/true, /*parse_special=*/false);
 }
 
-int perplexity_chunks(const Model& model, size_t n_tokens, const PerplexityOptions& o) {
+int perplexity_chunks(const Model& model, size_t n_tokens, const PerplexityOptions& o, int min_chunks) {
     if (o.n_ctx < 8) throw std::invalid_argument("perplexity needs a context of at least 8 tokens (-c)");
     const size_t have = n_tokens / static_cast<size_t>(o.n_ctx);
-    if (have < 2)
+    min_chunks = std::max(min_chunks, 1);
+    if (have < static_cast<size_t>(min_chunks))
         throw std::invalid_argument("the text has " + std::to_string(n_tokens) + " tokens; perplexity at context " +
-                                    std::to_string(o.n_ctx) + " needs at least " + std::to_string(2 * o.n_ctx) +
-                                    " (2 chunks): give a longer text or a smaller -c");
+                                    std::to_string(o.n_ctx) + " needs at least " +
+                                    std::to_string(static_cast<size_t>(min_chunks) * o.n_ctx) + " (" +
+                                    std::to_string(min_chunks) + " chunks): give a longer text or a smaller -c");
     const int n = static_cast<int>(std::min<size_t>(have, 1u << 30));
     return o.max_chunks > 0 ? std::min(n, o.max_chunks) : n;
 }
 
-uint64_t hash_tokens(std::span<const int32_t> tokens) {
-    uint64_t h = 1469598103934665603ull;
-    for (int32_t t : tokens) {
-        uint32_t u = static_cast<uint32_t>(t);
-        for (int i = 0; i < 4; ++i, u >>= 8) h = (h ^ (u & 0xff)) * 1099511628211ull;
-    }
-    return h;
-}
-
 namespace {
 
-constexpr char kMagic[8] = {'S', 'T', 'R', 'K', 'L', 'B', '1', '\0'};
-
-// log(sum(exp(logits))) over the vocab, in double.
-double logsumexp(const float* l, int n) {
-    const float mx = *std::max_element(l, l + n);
+// -log softmax(logits)[next]: the maximum, then a double sum of float terms.
+double nll_of(const float* l, int n, int next) {
+    const float hi = *std::max_element(l, l + n);
     double s = 0;
-    for (int i = 0; i < n; ++i) s += std::exp(static_cast<double>(l[i] - mx));
-    return mx + std::log(s);
+    for (int i = 0; i < n; ++i) s += std::exp(l[i] - hi);
+    return hi + std::log(s) - l[next];
 }
 
-int argmax(const float* l, int n) { return static_cast<int>(std::max_element(l, l + n) - l); }
+// A base must be for this model's vocabulary, this context and these tokens, and hold the chunks to score.
+void check_base(const LogitsFileReader& base, int n_vocab, int n_ctx, int n_chunks, std::span<const int32_t> tokens) {
+    const LogitsFileHeader& h = base.header();
+    const std::string& f = base.name();
+    if (base.records_read() != 0) throw std::logic_error("perplexity needs a base reader at its first record");
+    if (h.n_vocab != n_vocab)
+        throw std::runtime_error(f + " was made with a vocabulary of " + std::to_string(h.n_vocab) +
+                                 " tokens, this model has " + std::to_string(n_vocab) +
+                                 ": score a model with the base model's vocabulary");
+    if (h.n_ctx != n_ctx)
+        throw std::invalid_argument(f + " was made at a context of " + std::to_string(h.n_ctx) + " tokens, this run uses " +
+                                    std::to_string(n_ctx));
+    if (n_chunks > h.n_chunks)
+        throw std::invalid_argument(f + " holds " + std::to_string(h.n_chunks) + " chunks, this run would score " +
+                                    std::to_string(n_chunks));
+    if (n_chunks > base.complete_chunks())
+        throw std::runtime_error(f + " holds " + std::to_string(base.complete_chunks()) + " whole chunks of the " +
+                                 std::to_string(h.n_chunks) + " its header announces (it was cut short): score at most " +
+                                 std::to_string(base.complete_chunks()) + " with --chunks");
+    const size_t n = static_cast<size_t>(n_chunks) * static_cast<size_t>(n_ctx);
+    const auto diff = std::mismatch(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n), base.tokens().begin());
+    if (diff.first != tokens.begin() + static_cast<std::ptrdiff_t>(n))
+        throw std::invalid_argument("the tokens scored differ from " + f + "'s at token " +
+                                    std::to_string(diff.first - tokens.begin()) +
+                                    ": score the base's own tokens (they are in the file; no text needed)");
+}
 
 }  // namespace
-
-void save_base_logits(const std::string& path, const BaseLogits& b) {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw std::runtime_error("cannot write " + path);
-    const int32_t hdr[4] = {b.n_vocab, b.n_ctx, b.n_chunks, b.top_k};
-    const uint64_t n = b.n_scored();
-    out.write(kMagic, sizeof kMagic);
-    out.write(reinterpret_cast<const char*>(hdr), sizeof hdr);
-    out.write(reinterpret_cast<const char*>(&b.tokens_hash), sizeof b.tokens_hash);
-    out.write(reinterpret_cast<const char*>(&n), sizeof n);
-    out.write(reinterpret_cast<const char*>(b.top_ids.data()), static_cast<std::streamsize>(b.top_ids.size() * 4));
-    out.write(reinterpret_cast<const char*>(b.top_logp.data()), static_cast<std::streamsize>(b.top_logp.size() * 4));
-    if (!out) throw std::runtime_error("write failed: " + path);
-}
-
-BaseLogits load_base_logits(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    char magic[8];
-    int32_t hdr[4];
-    BaseLogits b;
-    uint64_t n = 0;
-    in.read(magic, sizeof magic);
-    in.read(reinterpret_cast<char*>(hdr), sizeof hdr);
-    in.read(reinterpret_cast<char*>(&b.tokens_hash), sizeof b.tokens_hash);
-    in.read(reinterpret_cast<char*>(&n), sizeof n);
-    if (!in || std::memcmp(magic, kMagic, sizeof magic) != 0)
-        throw std::runtime_error(path + " is not a strata base-logits file (write one with --save-logits)");
-    b.n_vocab = hdr[0], b.n_ctx = hdr[1], b.n_chunks = hdr[2], b.top_k = hdr[3];
-    if (b.n_vocab <= 0 || b.n_ctx <= 0 || b.n_chunks <= 0 || b.top_k <= 0 || b.top_k > b.n_vocab ||
-        n > (1ull << 32) / static_cast<uint64_t>(b.top_k))
-        throw std::runtime_error(path + ": corrupt header");
-    b.top_ids.resize(n * static_cast<uint64_t>(b.top_k));
-    b.top_logp.resize(b.top_ids.size());
-    in.read(reinterpret_cast<char*>(b.top_ids.data()), static_cast<std::streamsize>(b.top_ids.size() * 4));
-    in.read(reinterpret_cast<char*>(b.top_logp.data()), static_cast<std::streamsize>(b.top_logp.size() * 4));
-    if (!in) throw std::runtime_error(path + ": truncated");
-    return b;
-}
 
 PerplexityResult perplexity(Forward& fwd, std::span<const int32_t> tokens, const PerplexityOptions& o,
                             const PerplexityHooks& hooks) {
@@ -99,41 +75,29 @@ PerplexityResult perplexity(Forward& fwd, std::span<const int32_t> tokens, const
     if (fwd.n_ctx() < n_ctx)
         throw std::invalid_argument("the forward pass context (" + std::to_string(fwd.n_ctx()) +
                                     ") is smaller than the perplexity context " + std::to_string(n_ctx));
-    const int n_chunks = perplexity_chunks(m, tokens.size(), o);
+    LogitsFileReader* base = hooks.kl_base;
+    const int n_chunks = perplexity_chunks(m, tokens.size(), o, base ? 1 : 2);
     const int first = n_ctx / 2;
-    const int per_chunk = n_ctx - first - 1;
+    const int per_chunk = scored_per_chunk(n_ctx);
     const bool add_bos = m.tokenizer().add_bos() && m.tokenizer().bos_id() >= 0;
-    const uint64_t hash = hash_tokens(tokens.first(static_cast<size_t>(n_chunks) * n_ctx));
+    const auto scored_tokens = tokens.first(static_cast<size_t>(n_chunks) * static_cast<size_t>(n_ctx));
+    if (base) check_base(*base, n_vocab, n_ctx, n_chunks, scored_tokens);
+    std::optional<LogitsFileWriter> writer;
+    if (!hooks.save_base.empty()) writer.emplace(hooks.save_base, n_ctx, n_vocab, n_chunks, scored_tokens);
 
-    const BaseLogits* base = hooks.kl_base;
-    if (base) {
-        auto mismatch = [](const std::string& what, long long a, long long b) {
-            return std::runtime_error("--kl-base was saved with " + what + " " + std::to_string(a) + ", this run has " +
-                                      std::to_string(b) + ": use the same model vocabulary, text, -c and --chunks");
-        };
-        if (base->n_vocab != n_vocab) throw mismatch("vocabulary", base->n_vocab, n_vocab);
-        if (base->n_ctx != n_ctx) throw mismatch("context", base->n_ctx, n_ctx);
-        if (base->n_chunks != n_chunks) throw mismatch("chunks", base->n_chunks, n_chunks);
-        if (base->n_scored() != static_cast<size_t>(n_chunks) * per_chunk)
-            throw std::runtime_error("--kl-base holds " + std::to_string(base->n_scored()) + " scored tokens, expected " +
-                                     std::to_string(static_cast<size_t>(n_chunks) * per_chunk));
-        if (base->tokens_hash != hash)
-            throw std::runtime_error("--kl-base was saved over a different text (token hash differs)");
-    }
-    BaseLogits* save = hooks.save;
-    if (save) {
-        if (save->top_k <= 0 || save->top_k > n_vocab) save->top_k = std::min(32, n_vocab);
-        save->n_vocab = n_vocab, save->n_ctx = n_ctx, save->n_chunks = n_chunks, save->tokens_hash = hash;
-        save->top_ids.clear();
-        save->top_logp.clear();
-    }
+    // Positions are scored in pieces of kPiece, on the forward pass's threads; their records (a base's, this
+    // run's) are all that is in memory of a base file: kPiece * 2 bytes * vocab each.
+    constexpr int kPiece = 32;
+    const size_t nv = record_values(n_vocab);
+    std::vector<uint16_t> base_records(base ? kPiece * nv : 0), own_records(writer ? kPiece * nv : 0);
+    std::vector<double> nlls(kPiece);
+    std::vector<TokenKl> scores(kPiece);
+    KlAccumulator kl;
 
     PerplexityResult r;
     r.n_chunks = n_chunks;
-    double nll = 0, nll2 = 0, kl = 0, kl2 = 0;
-    int64_t agree = 0;
+    double nll = 0, nll2 = 0;
     std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
-    std::vector<int> order(static_cast<size_t>(n_vocab));
     using clock = std::chrono::steady_clock;
     for (int c = 0; c < n_chunks; ++c) {
         const auto src = tokens.subspan(static_cast<size_t>(c) * n_ctx, static_cast<size_t>(n_ctx));
@@ -147,45 +111,31 @@ PerplexityResult perplexity(Forward& fwd, std::span<const int32_t> tokens, const
             fwd.eval(std::span<const int32_t>(chunk).subspan(static_cast<size_t>(first)), first, true);
         r.eval_seconds += std::chrono::duration<double>(clock::now() - t0).count();
         r.tokens_evaluated += n_ctx;
-        for (int i = 0; i < per_chunk; ++i) {
-            const float* l = logits.data() + static_cast<size_t>(i) * n_vocab;  // (vocab) at position first + i
-            const double lse = logsumexp(l, n_vocab);
-            const double tok_nll = lse - l[chunk[static_cast<size_t>(first + i + 1)]];
-            nll += tok_nll;
-            nll2 += tok_nll * tok_nll;
-            if (save) {
-                const int k = save->top_k;
-                std::iota(order.begin(), order.end(), 0);
-                auto better = [l](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
-                std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
-                for (int j = 0; j < k; ++j) {
-                    save->top_ids.push_back(order[static_cast<size_t>(j)]);
-                    save->top_logp.push_back(static_cast<float>(l[order[static_cast<size_t>(j)]] - lse));
+        for (int p0 = 0; p0 < per_chunk; p0 += kPiece) {
+            const int n = std::min(kPiece, per_chunk - p0);
+            if (base) base->read_records(base_records.data(), static_cast<size_t>(n));
+            fwd.parallel_for(n, [&](int64_t a, int64_t b) {
+                for (int64_t i = a; i < b; ++i) {
+                    const float* l = logits.data() + static_cast<size_t>(p0 + i) * n_vocab;  // (vocab)
+                    const int next = chunk[static_cast<size_t>(first + p0 + i + 1)];
+                    if (writer) nlls[i] = code_log_probs(l, n_vocab, next, own_records.data() + i * nv);
+                    if (base) scores[i] = score_position(l, n_vocab, base_records.data() + i * nv, next);
+                    if (base) nlls[i] = scores[i].nll;
+                    if (!writer && !base) nlls[i] = nll_of(l, n_vocab, next);
                 }
+            });
+            if (writer) writer->write_records(own_records.data(), static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) {  // summed in order: the result does not depend on the threads
+                nll += nlls[i];
+                nll2 += nlls[i] * nlls[i];
+                if (base) kl.add(scores[i]);
             }
-            if (base) {
-                const size_t row = static_cast<size_t>(r.count) * base->top_k;
-                const int32_t* ids = base->top_ids.data() + row;
-                const float* lp = base->top_logp.data() + row;
-                double d = 0, p_in = 0, q_in = 0;
-                for (int j = 0; j < base->top_k; ++j) {
-                    const double p = std::exp(static_cast<double>(lp[j]));
-                    const double logq = l[ids[j]] - lse;
-                    d += p * (lp[j] - logq);
-                    p_in += p;
-                    q_in += std::exp(logq);
-                }
-                const double p_rest = 1 - p_in, q_rest = std::max(1 - q_in, 1e-30);
-                if (p_rest > 1e-12) d += p_rest * std::log(p_rest / q_rest);
-                d = std::max(d, 0.0);  // rounding can take an exact match a hair below 0
-                kl += d;
-                kl2 += d * d;
-                agree += argmax(l, n_vocab) == ids[0];
-            }
-            r.count++;
+            r.count += n;
         }
         if (hooks.on_chunk) hooks.on_chunk(c + 1, n_chunks, std::exp(nll / static_cast<double>(r.count)));
+        if (base && hooks.on_kl_chunk) hooks.on_kl_chunk(c + 1, kl.statistics(false));
     }
+    if (writer) writer->finish();
     const double n = static_cast<double>(r.count);
     r.mean_nll = nll / n;
     r.ppl = std::exp(r.mean_nll);
@@ -193,10 +143,8 @@ PerplexityResult perplexity(Forward& fwd, std::span<const int32_t> tokens, const
     r.ppl_err = var > 0 && r.count > 1 ? r.ppl * std::sqrt(var / (n - 1)) : 0;
     if (base) {
         r.has_kl = true;
-        r.kl_mean = kl / n;
-        const double kvar = kl2 / n - r.kl_mean * r.kl_mean;
-        r.kl_err = kvar > 0 && r.count > 1 ? std::sqrt(kvar / (n - 1)) : 0;
-        r.top1_agree = static_cast<double>(agree) / n;
+        r.kl = kl.statistics(true);
+        r.kl_mean = r.kl.kld_mean, r.kl_err = r.kl.kld_err, r.top1_agree = r.kl.same_top;
     }
     return r;
 }

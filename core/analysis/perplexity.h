@@ -1,5 +1,6 @@
-// Perplexity over a text, llama.cpp's way, and KL divergence of a variant's next-token distributions
-// against saved base-model ones. Used by `strata perplexity`, `strata profile` and `strata layers`.
+// Perplexity over a text, llama.cpp's way; writing a run's next-token distributions as a llama.cpp KL-divergence
+// base, and scoring a run against one (full KL, llama.cpp's statistics). Used by `strata perplexity`,
+// `strata profile` and `strata layers`.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -7,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/kl_divergence.h"
+#include "core/analysis/logits_file.h"
 #include "core/engine/forward.h"
 #include "core/engine/model.h"
 
@@ -24,42 +27,34 @@ struct PerplexityOptions {
 // How llama.cpp splits: chunks of n_ctx consecutive tokens (a partial tail is dropped); when the vocab adds
 // BOS, each chunk's first token is *replaced* by BOS; the logits at chunk positions [n_ctx/2, n_ctx-1) score the
 // tokens after them, so n_ctx - n_ctx/2 - 1 tokens per chunk. Throws when the text holds fewer than 2 chunks
-// (llama.cpp's own minimum) or n_ctx < 8.
-int perplexity_chunks(const Model& model, size_t n_tokens, const PerplexityOptions& o);
-
-// The base model's next-token distributions at every scored token, kept compactly: its top-k token ids and
-// their log-probabilities (log-softmax over the whole vocab, i.e. the logsumexp is folded in). KL against it
-// lumps every token outside the base's top k into one "rest" bucket: exact when the variant equals the base,
-// otherwise a lower bound of the full KL (log-sum inequality) that is tight once the top k hold nearly all of
-// the base's mass (k = 32 keeps > 0.99 of it on typical text). A file of these: 8 bytes * k per scored token.
-struct BaseLogits {
-    int n_vocab = 0, n_ctx = 0, n_chunks = 0, top_k = 0;
-    uint64_t tokens_hash = 0;        // FNV-1a of the evaluated tokens: a variant must score the same text
-    std::vector<int32_t> top_ids;    // (n_scored, top_k), most probable first
-    std::vector<float> top_logp;     // (n_scored, top_k)
-    size_t n_scored() const { return top_k ? top_ids.size() / static_cast<size_t>(top_k) : 0; }
-};
-void save_base_logits(const std::string& path, const BaseLogits& b);
-BaseLogits load_base_logits(const std::string& path);
-uint64_t hash_tokens(std::span<const int32_t> tokens);
+// (llama.cpp's own minimum for a text; min_chunks = 1 for the tokens of a base file, which llama.cpp scores
+// whatever their count) or n_ctx < 8.
+int perplexity_chunks(const Model& model, size_t n_tokens, const PerplexityOptions& o, int min_chunks = 2);
 
 struct PerplexityResult {
     double ppl = 0, ppl_err = 0;  // exp(mean NLL) and llama.cpp's estimate: ppl * sqrt(var(NLL) / (count - 1))
     double mean_nll = 0;
     int64_t count = 0;            // scored tokens
     int n_chunks = 0;
+    // Against a base (PerplexityHooks::kl_base): llama.cpp's statistics, and the two headline numbers again.
     bool has_kl = false;
-    double kl_mean = 0, kl_err = 0;  // nats; err = sqrt(var / (count - 1))
-    double top1_agree = 0;           // fraction of scored tokens whose argmax equals the base's
+    KlStatistics kl;
+    double kl_mean = 0, kl_err = 0;  // llama.cpp's "Mean KLD" (nats) and its standard error
+    double top1_agree = 0;           // llama.cpp's "Same top p": the argmax equals the base's, a fraction
     double eval_seconds = 0;         // time in Forward::eval
     int64_t tokens_evaluated = 0;
 };
 
 struct PerplexityHooks {
-    const BaseLogits* kl_base = nullptr;  // compare against these
-    BaseLogits* save = nullptr;           // record this model's distributions (top_k set by the caller)
+    // Score against this llama.cpp base, read chunk by chunk from its first record on: its vocabulary must be
+    // the model's, its context o.n_ctx, its tokens the ones given, and it must hold the chunks scored.
+    LogitsFileReader* kl_base = nullptr;
+    // Write this run's log-probs as a llama.cpp base here (the header, then chunk by chunk).
+    std::string save_base;
     // After each chunk: chunks done, of how many, the running perplexity.
     std::function<void(int done, int total, double running_ppl)> on_chunk;
+    // With kl_base, after each chunk: llama.cpp's running figures (no order statistics).
+    std::function<void(int done, const KlStatistics& running)> on_kl_chunk;
     // Before each chunk is evaluated (e.g. to reset captured hidden states); chunk index and its tokens.
     std::function<void(int chunk, std::span<const int32_t> tokens)> before_chunk;
 };

@@ -1,10 +1,13 @@
 #include "core/analysis/profile.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 
 #include "core/engine/sysinfo.h"
 #include "core/run/generate.h"
@@ -59,6 +62,48 @@ void measure_draft(const std::shared_ptr<const Model>& model, const std::vector<
     r.greedy_tps = st.generate_tps();
 }
 
+// The base file a profile scores against: the caller's, one it asks to be written, or a temporary one that is
+// removed when the profile ends (also on an error).
+class ProfileBase {
+public:
+    ProfileBase(const Model& m, const ProfileOptions& o, int n_chunks) {
+        if (!o.kl_base_in.empty()) {
+            path_ = o.kl_base_in, reading_only_ = true;
+            return;
+        }
+        if (!o.kl_base_out.empty()) {
+            path_ = o.kl_base_out;
+            return;
+        }
+        namespace fs = std::filesystem;
+        const fs::path dir = o.scratch_dir.empty() ? fs::temp_directory_path() : fs::path(o.scratch_dir);
+        LogitsFileHeader h{o.ppl.n_ctx, m.config().vocab_size, n_chunks};
+        std::error_code ec;
+        const fs::space_info space = fs::space(dir, ec);
+        const double need = static_cast<double>(h.file_bytes()), margin = 256.0 * (1 << 20);
+        if (!ec && static_cast<double>(space.available) < need + margin)
+            throw std::runtime_error("the profile's base (full log-probs for KL: " + fmt("%.2f", need / 1e9) +
+                                     " GB) does not fit in " + dir.string() + " (" +
+                                     fmt("%.2f", static_cast<double>(space.available) / 1e9) +
+                                     " GB free): fewer --chunks, or another scratch directory (TMPDIR)");
+        path_ = (dir / ("strata-profile-base-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(reinterpret_cast<uintptr_t>(this)) + ".kld"))
+                    .string();
+        temporary_ = true;
+    }
+    ~ProfileBase() {
+        if (temporary_) std::remove(path_.c_str());
+    }
+    ProfileBase(const ProfileBase&) = delete;
+    ProfileBase& operator=(const ProfileBase&) = delete;
+    const std::string& path() const { return path_; }
+    bool reading_only() const { return reading_only_; }  // every row is scored; none writes
+
+private:
+    std::string path_;
+    bool reading_only_ = false, temporary_ = false;
+};
+
 }  // namespace
 
 std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& tokens,
@@ -69,7 +114,9 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
     specs.insert(specs.begin(), "base");
     std::vector<Plan> plans;
     for (const std::string& s : specs) plans.push_back(make_plan(m, s == "base" ? "" : s));  // spec errors first
-    const int n_chunks = perplexity_chunks(m, tokens.size(), o.ppl);
+    const bool external = !o.kl_base_in.empty();
+    const int n_chunks = perplexity_chunks(m, tokens.size(), o.ppl, external ? 1 : 2);
+    const ProfileBase base_file(m, o, n_chunks);
     ForwardOptions fo = o.fwd;
     fo.n_ctx = std::max(o.ppl.n_ctx, o.n_gen);
     fo.max_batch = std::max(fo.max_batch, o.ppl.n_ctx);
@@ -79,8 +126,6 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
         if (o.on_progress) o.on_progress(done, total, what);
     };
     std::vector<ProfileRow> rows;
-    BaseLogits base;
-    base.top_k = 32;
     for (size_t i = 0; i < specs.size(); ++i) {
         const Plan& plan = plans[i];
         ProfileRow r;
@@ -94,8 +139,13 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
             Forward fwd(model, plan, fo);
             r.kv_bytes = static_cast<double>(fwd.kv_cache().bytes());
             PerplexityHooks h;
-            if (i == 0) h.save = &base;
-            else h.kl_base = &base;
+            std::optional<LogitsFileReader> reader;
+            if (i == 0 && !base_file.reading_only()) {
+                h.save_base = base_file.path();
+            } else {
+                reader.emplace(base_file.path());
+                h.kl_base = &*reader;
+            }
             const int done0 = static_cast<int>(i) * per_spec;
             const std::string label = "spec " + std::to_string(i + 1) + "/" + std::to_string(specs.size()) + " " + r.spec;
             h.on_chunk = [&](int done, int chunks, double ppl) {
@@ -105,7 +155,7 @@ std::vector<ProfileRow> run_profile(const std::shared_ptr<const Model>& model, c
             progress(done0, label);
             r.ppl = perplexity(fwd, tokens, o.ppl, h);
             r.prompt_tps = static_cast<double>(r.ppl.tokens_evaluated) / r.ppl.eval_seconds;
-            if (i == 0) {  // the base against itself: KL 0 and full agreement by definition
+            if (i == 0 && !base_file.reading_only()) {  // the base against itself: KL 0, full agreement
                 r.ppl.has_kl = true;
                 r.ppl.top1_agree = 1;
             }

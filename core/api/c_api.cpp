@@ -4,25 +4,27 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 #include <exception>
+#include <map>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/analysis/lens.h"
+#include "core/api/model_info.h"
 #include "core/api/registry.h"
 #include "core/engine/plan.h"
 #include "core/run/session.h"
 #include "core/run/settings.h"
-#include "core/text/chat_template.h"
+#include "core/text/tokenizer.h"
 
 using namespace strata;
 
 struct strata_model {
     std::shared_ptr<const Model> model;
-    std::string info;
+    std::string info, lens_json;
 };
 
 struct strata_session {
@@ -93,6 +95,45 @@ SessionSettings parse_options(int argc, const char* const* argv) {
     return o;
 }
 
+struct LensArgs {
+    std::string layer_spec, compare;
+    LensOptions lens;
+};
+
+LensArgs parse_lens_options(int argc, const char* const* argv) {
+    LensArgs o;
+    if (argc < 0 || (argc > 0 && !argv)) throw std::invalid_argument("argv is null");
+    SessionSettings fwd;  // -c, -t, -b: the session settings' names and ranges
+    static const std::map<std::string, std::string> kForward = {
+        {"-c", "ctx-size"}, {"--ctx-size", "ctx-size"}, {"-t", "threads"},
+        {"--threads", "threads"}, {"-b", "batch-size"}, {"--batch-size", "batch-size"}};
+    for (int i = 0; i < argc; ++i) {
+        if (!argv[i]) throw std::invalid_argument("argv[" + std::to_string(i) + "] is null");
+        const std::string name = argv[i];
+        if (i + 1 >= argc || !argv[i + 1]) throw std::invalid_argument("option " + name + " needs a value");
+        const std::string v = argv[++i];
+        if (name == "--layer-spec" || name == "--layer_spec") o.layer_spec = v;
+        else if (name == "--compare") o.compare = v;
+        else if (name == "--top-k") {
+            if (const std::string why = check_number(v, kLensTopKRule); !why.empty())
+                throw std::invalid_argument("--top-k: " + why);
+            o.lens.top_k = std::stoi(v);
+        }
+        else if (name == "--positions") {
+            if (v != "last" && v != "all") throw std::invalid_argument("--positions: last or all, not '" + v + "'");
+            o.lens.all_positions = v == "all";
+        } else if (auto it = kForward.find(name); it != kForward.end()) {
+            apply_session_setting(fwd, it->second, v);
+        } else {
+            throw std::invalid_argument("unknown lens option '" + name + "'");
+        }
+    }
+    o.lens.fwd.n_ctx = fwd.forward.n_ctx;
+    o.lens.fwd.n_threads = fwd.forward.n_threads;
+    o.lens.fwd.max_batch = fwd.forward.max_batch;
+    return o;
+}
+
 int turn(strata_session* s, strata_piece_fn on_piece, strata_end_fn on_end, void* user,
          const std::function<TurnResult(const PieceCallback&)>& fn) {
     PieceCallback cb;
@@ -145,29 +186,21 @@ const char* strata_model_info_json(strata_model* model) {
         return "{}";
     }
     try {
-        const Model& m = *model->model;
-        const ModelConfig& c = m.config();
-        int64_t params = m.n_params_global();
-        for (int l = 0; l < c.n_layers; ++l) params += m.n_params_layer(l);
-        std::string tmpl;
-        try {
-            tmpl = ChatTemplate::for_model(m.file().meta, m.tokenizer()).name();
-        } catch (const std::exception&) {
-        }
-        nlohmann::json j = {{"path", m.file().path},
-                            {"format", m.file().format},
-                            {"arch", c.arch_name},
-                            {"name", c.name},
-                            {"n_layers", c.n_layers},
-                            {"dim", c.dim},
-                            {"hidden_dim", c.hidden_dim},
-                            {"n_heads", c.n_heads},
-                            {"n_kv_heads", c.n_kv_heads},
-                            {"vocab_size", c.vocab_size},
-                            {"n_ctx_train", c.n_ctx_train},
-                            {"n_params", params},
-                            {"file_bytes", m.file().file_bytes},
-                            {"chat_template", tmpl}};
+        const ModelInfo i = model_info(*model->model);
+        nlohmann::json j = {{"path", i.path},
+                            {"format", i.format},
+                            {"arch", i.arch},
+                            {"name", i.name},
+                            {"n_layers", i.n_layers},
+                            {"dim", i.dim},
+                            {"hidden_dim", i.hidden_dim},
+                            {"n_heads", i.n_heads},
+                            {"n_kv_heads", i.n_kv_heads},
+                            {"vocab_size", i.vocab_size},
+                            {"n_ctx_train", i.n_ctx_train},
+                            {"n_params", i.n_params},
+                            {"file_bytes", i.file_bytes},
+                            {"chat_template", i.chat_template}};
         model->info = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         return model->info.c_str();
     } catch (const std::exception& e) {
@@ -218,13 +251,7 @@ int strata_session_continue(strata_session* s, const char* suffix, strata_piece_
 int strata_session_add_message(strata_session* s, const char* role, const char* text) {
     return guarded(STRATA_ERR_RUNTIME, [&] {
         if (!s || !role || !text) throw std::invalid_argument("strata_session_add_message: null argument");
-        const std::string r = role;
-        Role rr;
-        if (r == "user") rr = Role::User;
-        else if (r == "assistant") rr = Role::Assistant;
-        else if (r == "system") rr = Role::System;
-        else throw std::invalid_argument("unknown role '" + r + "' (user, assistant or system)");
-        s->session->add_message(rr, text);
+        s->session->add_message(parse_role(role), text);
         return STRATA_OK;
     });
 }
@@ -308,6 +335,57 @@ const char* strata_session_stats_json(strata_session* s) {
         fail(STRATA_ERR_INTERNAL, e.what());
         return "{}";
     }
+}
+
+int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
+                strata_lens_fn on_row, void* user_data, const char** json_out) {
+    return guarded(STRATA_ERR_RUNTIME, [&] {
+        if (json_out) *json_out = "";
+        if (!model) throw std::invalid_argument("strata_lens: null model");
+        if (!prompt) throw std::invalid_argument("strata_lens: null prompt");
+        LensArgs a = parse_lens_options(argc, argv);
+        const std::shared_ptr<const Model>& m = model->model;
+        const std::vector<int32_t> tokens = m->tokenizer().encode(prompt, true, /*parse_special=*/true);
+        if (tokens.empty()) throw std::invalid_argument("strata_lens: the prompt gives no tokens");
+        const Plan plan = make_plan(*m, a.layer_spec);
+        LensReport ref;
+        if (!a.compare.empty()) {
+            ref = run_lens(m, make_plan(*m, a.compare == "base" ? "" : a.compare), tokens, a.lens);
+            a.lens.reference_states = ref.final_states;
+        }
+        std::vector<int> top_ids;
+        std::vector<float> top_probs;
+        if (on_row)
+            a.lens.on_row = [&](const LensRow& r) {
+                const LensCell& c = *r.cell;
+                top_ids.clear(), top_probs.clear();
+                for (const LensToken& t : c.top) top_ids.push_back(t.id), top_probs.push_back(t.prob);
+                const strata_lens_row row = {.step = r.step,
+                                             .layer = r.layer,
+                                             .position = r.position,
+                                             .input_token = tokens[static_cast<size_t>(r.position)],
+                                             .target = c.target,
+                                             .target_rank = c.target_rank,
+                                             .target_prob = c.target_prob,
+                                             .entropy = c.entropy,
+                                             .kl = c.kl,
+                                             .kl_reference = c.kl_reference,
+                                             .top_k = static_cast<int>(c.top.size()),
+                                             .top_ids = top_ids.data(),
+                                             .top_probs = top_probs.data(),
+                                             .dim = m->config().dim,
+                                             .residual = r.residual,
+                                             .n_vocab = m->config().vocab_size,
+                                             .logits = r.logits};
+                on_row(user_data, &row);
+            };
+        const LensReport r = run_lens(m, plan, tokens, a.lens);
+        if (json_out) {
+            model->lens_json = lens_json(*m, r, a.compare.empty() ? nullptr : &ref);
+            *json_out = model->lens_json.c_str();
+        }
+        return STRATA_OK;
+    });
 }
 
 }  // extern "C"

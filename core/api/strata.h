@@ -94,6 +94,41 @@ STRATA_API size_t strata_session_last_reply_size(strata_session* session);
  * random unless -s gave one) and the threads, as a JSON object. */
 STRATA_API const char* strata_session_stats_json(strata_session* session);
 
+/* ---- the logit lens: what each plan step would predict ------------------------------------------------ */
+
+/* One row of strata_lens: after plan step `step` (running file layer `layer`; a repeated layer gives one row
+ * per step) at prompt position `position`, the model's final norm and output head applied to the residual
+ * stream. Pointers are valid during the callback only. */
+typedef struct strata_lens_row {
+    int step, layer, position;
+    int input_token;         /* the prompt token at position (the row predicts the token after it) */
+    int target;              /* the token the full model predicts here: its last step's top-1 */
+    int target_rank;         /* 1: the lens's top token */
+    float target_prob;
+    double entropy;          /* of the lens distribution, nats */
+    double kl;               /* KL(final || lens), nats; 0 at the last step */
+    double kl_reference;     /* with --compare: KL(the compared spec's final || lens), else -1 */
+    int top_k;
+    const int* top_ids;      /* (top_k) most probable first */
+    const float* top_probs;  /* (top_k) */
+    int dim;
+    const float* residual;   /* (dim) the residual stream after the step */
+    int n_vocab;
+    const float* logits;     /* (n_vocab) the lens logits; after the last step, the model's output logits */
+} strata_lens_row;
+typedef void (*strata_lens_fn)(void* user_data, const strata_lens_row* row);
+
+/* Runs the prompt (BOS added where the model wants one; special tokens such as <|im_start|> parsed) through
+ * the plan once, on the CPU, and applies the lens after every step. Options, argv-style as for sessions:
+ *   --layer-spec S  --top-k K (default 5)  --positions last|all (default last)
+ *   --compare SPEC ('base': all layers)  -c/--ctx-size N  -t/--threads N  -b/--batch-size N
+ * on_row (may be NULL): once per (step, position) of the --layer-spec plan, steps in order for each position
+ * (the --compare plan's rows are in the JSON only). json_out (may be NULL): the report in the JSON schema of
+ * `strata lens -o json`, valid until the next call on this model handle.
+ * Sessions are untouched: their forward passes never pay for the lens. */
+STRATA_API int strata_lens(strata_model* model, const char* prompt, int argc, const char* const* argv,
+                           strata_lens_fn on_row, void* user_data, const char** json_out);
+
 #ifdef __cplusplus
 }
 #endif

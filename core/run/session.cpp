@@ -52,21 +52,30 @@ Session::Session(std::shared_ptr<const Model> model, Plan plan, const ForwardOpt
     if (!opts_.system_prompt.empty()) history_.push_back({Role::System, opts_.system_prompt});
 }
 
-std::vector<ChatMessage> Session::chat_messages(std::span<const Message> messages) {
-    std::vector<ChatMessage> out;
-    out.reserve(messages.size());
-    for (const Message& m : messages) out.push_back({role_name(m.role), m.text});
-    return out;
+Role parse_role(std::string_view name) {
+    for (Role r : {Role::System, Role::User, Role::Assistant})
+        if (name == role_name(r)) return r;
+    throw std::invalid_argument("unknown role '" + std::string(name) + "' (user, assistant or system)");
 }
 
-std::string Session::prompt_text(std::span<const Message> h) const {
+std::string chat_prompt_text(const ChatTemplate& t, std::span<const Message> h) {
+    if (h.empty()) throw std::invalid_argument("chat prompt: no message to open");
     const Message& open = h.back();
-    const std::vector<ChatMessage> before = chat_messages(h.first(h.size() - 1));
-    // A fresh assistant turn is the template's own generation prompt; a partial message (ai-prefix, continue,
-    // or the model speaking as the user) is the message's opening followed by its text so far.
-    if (open.text.empty() && open.role == Role::Assistant) return template_.render(before, true);
-    return template_.render_open(before, role_name(open.role)) + open.text;
+    std::vector<ChatMessage> before;
+    before.reserve(h.size() - 1);
+    for (const Message& m : h.first(h.size() - 1)) before.push_back({role_name(m.role), m.text});
+    if (open.text.empty() && open.role == Role::Assistant) return t.render(before, true);
+    return t.render_open(before, role_name(open.role)) + open.text;
 }
+
+std::vector<int32_t> tokenize_chat_prompt(const Tokenizer& tok, const std::string& text) {
+    std::vector<int32_t> t = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
+    if (tok.add_bos() && tok.bos_id() >= 0 && (t.empty() || t.front() != tok.bos_id()))
+        t.insert(t.begin(), tok.bos_id());
+    return t;
+}
+
+std::string Session::prompt_text(std::span<const Message> h) const { return chat_prompt_text(template_, h); }
 
 std::string Session::next_prompt() const {
     if (!history_.empty() && history_.back().role == model_role()) return prompt_text(history_);
@@ -76,12 +85,7 @@ std::string Session::next_prompt() const {
 }
 
 std::vector<int32_t> Session::tokenize_prompt(const std::string& text) const {
-    // The template's own BOS text (if any) is parsed as the BOS token; the tokenizer's BOS is added only when
-    // the vocabulary asks for one and the template did not write it, so it is never doubled.
-    std::vector<int32_t> t = tok_.encode(text, /*add_special=*/false, /*parse_special=*/true);
-    if (tok_.add_bos() && tok_.bos_id() >= 0 && (t.empty() || t.front() != tok_.bos_id()))
-        t.insert(t.begin(), tok_.bos_id());
-    return t;
+    return tokenize_chat_prompt(tok_, text);
 }
 
 int Session::reply_reserve() const {

@@ -38,6 +38,7 @@ const char* overflow_policy_name(OverflowPolicy p);
 
 enum class Role { System, User, Assistant };
 const char* role_name(Role r);
+Role parse_role(std::string_view name);  // "system" | "user" | "assistant"; anything else: std::invalid_argument
 
 struct Message {
     Role role = Role::User;
@@ -91,6 +92,14 @@ struct SessionStats {
     double spec_speedup = 0;  // decode time plain decoding would have taken (probed) / the time it took
 };
 
+// The prompt text for a model turn whose message, possibly partial, is h.back(): an empty assistant message
+// is the template's generation prompt; a partial one (an ai-prefix, a message being continued, the model
+// speaking as the user) is that message's opening and its text so far. What Session renders, for any caller.
+std::string chat_prompt_text(const ChatTemplate& t, std::span<const Message> h);
+// The tokens of a rendered chat prompt: the template's own BOS text (if any) is parsed as the BOS token; the
+// tokenizer's BOS is added only when the vocabulary asks for one and the template did not write it.
+std::vector<int32_t> tokenize_chat_prompt(const Tokenizer& tok, const std::string& text);
+
 // Receives the reply as it grows, in UTF-8-safe pieces (a character split across tokens arrives whole).
 using PieceCallback = std::function<void(std::string_view piece)>;
 
@@ -142,7 +151,6 @@ class Session {
     // `fresh`); `protect` trailing messages are never dropped by the overflow policy.
     TurnResult generate_turn(bool fresh, size_t protect, std::string_view lead,
                              const PieceCallback& on_piece);
-    static std::vector<ChatMessage> chat_messages(std::span<const Message> messages);
     // Prompt text for a model turn whose message (possibly partial) is h.back().
     std::string prompt_text(std::span<const Message> h) const;
     // Applies the overflow policy until the prompt plus room for the reply fits; returns the dropped count.

@@ -20,6 +20,7 @@
 #include "fuzz_common.h"
 #include "gguf_seeds.h"
 #include "tiny_model.h"
+#include "core/analysis/logits_file.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
 
@@ -145,6 +146,38 @@ void c_api_seeds() {
     put("c_api", "template", f({"\x02", "--chat-template", "llama3", "\x00Hi", "\x1b" "again"}));
 }
 
+// llama.cpp KL-divergence bases written by the project's writer: small vocabularies (odd ones have the pad),
+// logits of several spreads (one flat: scale 0), whole files and files cut inside a chunk.
+void kl_base_seeds() {
+    struct B {
+        int n_ctx, n_vocab, n_chunks;
+        float spread;
+    };
+    std::mt19937 rng(11);
+    int k = 0;
+    for (const B& b : {B{8, 5, 2, 3.f}, B{8, 16, 1, 0.f}, B{12, 33, 1, 12.f}, B{9, 64, 2, 1.f}}) {
+        const std::string path = (g_out / "kl_base.tmp").string();
+        std::vector<int32_t> tokens(static_cast<size_t>(b.n_ctx) * b.n_chunks);
+        for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(b.n_vocab));
+        {
+            LogitsFileWriter w(path, b.n_ctx, b.n_vocab, b.n_chunks, tokens);
+            std::normal_distribution<float> d(0.f, b.spread > 0 ? b.spread : 1.f);
+            std::vector<float> logits(static_cast<size_t>(b.n_vocab));
+            std::vector<uint16_t> rec(record_values(b.n_vocab));
+            for (int i = 0; i < b.n_chunks * scored_per_chunk(b.n_ctx); ++i) {
+                for (float& l : logits) l = b.spread > 0 ? d(rng) : 0.5f;
+                code_log_probs(logits.data(), b.n_vocab, 0, rec.data());
+                w.write_records(rec.data(), 1);
+            }
+            w.finish();
+        }
+        const std::string bytes = slurp(path);
+        fs::remove(path);
+        put("kl_base", "base-" + std::to_string(k), bytes);
+        put("kl_base", "cut-" + std::to_string(k++), bytes.substr(0, bytes.size() - bytes.size() / 5));
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +206,7 @@ int main(int argc, char** argv) {
         mergekit_seeds();
         chat_template_seeds();
         c_api_seeds();
+        kl_base_seeds();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
         return 1;

@@ -14,7 +14,9 @@ case "$harness" in
   mergekit) max_len=2048 ;;
   tokenizer_spm|tokenizer_bpe) max_len=1024 ;;
   c_api) max_len=512 ;;
+  server_request) max_len=4096 ;;
   layer_spec) max_len=256 ;;
+  kl_base) max_len=16384 ;;
   *) echo "unknown harness '$harness'" >&2; exit 2 ;;
 esac
 mkdir -p "$work/$harness/new"
