@@ -15,6 +15,8 @@ namespace strata::avx512 {
 void fill_attention(KernelTable& t);  // attention.cpp
 void fill_packed_k(KernelTable& t);   // packed_k.cpp: packed Q4_K, Q5_K and Q6_K
 size_t packed_k_size(DType t, int64_t rows, int64_t n);
+void fill_packed_float(KernelTable& t);  // packed_float.cpp: packed F16 and BF16
+size_t packed_float_size(int64_t rows, int64_t n);
 
 namespace {
 
@@ -247,6 +249,7 @@ void matmul_packed(const void* packed, int64_t n, int64_t r0, int64_t r1, const 
 
 size_t packed_size(DType t, int64_t rows, int64_t n) {
     if (t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K) return packed_k_size(t, rows, n);
+    if (t == DType::F16 || t == DType::BF16) return packed_float_size(rows, n);
     const int64_t nb = n / 32;
     size_t g = 0;
     switch (t) {
@@ -296,6 +299,7 @@ bool fill_table(KernelTable& t) {
     set_packed<Legacy::Q5_1>(t, DType::Q5_1);
     set_packed<Legacy::Q8_0>(t, DType::Q8_0);
     fill_packed_k(t);
+    fill_packed_float(t);
     fill_probes(t);
     return true;
 }
