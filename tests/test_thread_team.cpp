@@ -18,7 +18,9 @@ namespace {
 std::vector<int> coverage(ThreadTeam& team, int64_t n, int64_t grain) {
     std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
     team.parallel_for(n, grain, [&](int64_t b, int64_t e) {
-        if (team.size() > 1) EXPECT_LE(e - b, grain);  // a team of one runs the whole range in one call
+        if (team.size() > 1) {  // a team of one runs the whole range in one call
+            EXPECT_LE(e - b, grain);
+        }
         EXPECT_LT(b, e);
         for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
     });
