@@ -6,7 +6,8 @@ llama-bench and `strata bench` one after the other (who goes first alternating f
 drift of the machine hits both alike), each round -r repetitions; the medians, the spread (max / min) of each
 side's samples, the ratio, and every row read against its limit measured in the same run: `strata bench`
 measures the read bandwidth (its weights are streamed once per token) and the int8 dot-product peak on the same
-threads at each start (CpuLimits, core/engine/sysinfo.h), and the row uses the median of that model's probes.
+threads before and after its tests, keeping the higher (CpuLimits, core/engine/sysinfo.h), and the row uses the
+median of that model's probes.
 The tests of one depth run in one invocation of each tool (one model load; at depth, one cache fill, which
 llama-bench saves and restores for each repetition and `strata bench` fills once). Every model's depth-0 tests
 come first, then the tests at depth; the section is rewritten after each step, so a run cut short keeps its
@@ -283,12 +284,13 @@ def render(meta, results, notes):
         f"{meta['cores']} cores, Linux; {meta['threads']} threads for both. 1-minute load average at the start of each "
         f"round: {min(loads):.2f} to {max(loads):.2f}." if loads else "",
         "",
-        "Samples: strata's / llama.cpp's repetitions in the row. Each cell is the median of the samples of interleaved rounds (llama-bench and `strata bench` one after the "
-        "other, who goes first alternating from round to round); spread = max / min of that side's samples. Limit: tg rows, the read bandwidth that `strata "
-        "bench` measured at the start of each of its runs (a 512 MiB buffer streamed by every thread with AVX-512 "
-        "loads; the median of that model's runs), against the weight bytes plus each side's KV cache bytes read per "
-        "token; pp rows, the int8 dot-product peak measured the same way (vpdpbusd from registers), against 2 x the "
-        "weight matrices' multiply-adds per token.",
+        "Samples: strata's / llama.cpp's repetitions in the row. Each cell is the median of the samples of "
+        "interleaved rounds (llama-bench and `strata bench` one after the other, who goes first alternating from "
+        "round to round); spread = max / min of that side's samples. Limit: tg rows, the read bandwidth that "
+        "`strata bench` measured before and after the tests of each of its runs, the higher of the two (a 512 MiB "
+        "buffer streamed by every thread with AVX-512 loads; the median of that model's runs), against the weight "
+        "bytes plus each side's KV cache bytes read per token; pp rows, the int8 dot-product peak measured the same "
+        "way (vpdpbusd from registers), against 2 x the weight matrices' multiply-adds per token.",
         "",
         "| model | test | samples | strata t/s | spread | llama.cpp t/s | spread | ratio | limit (probe) | "
         "strata % of limit | llama.cpp % of limit | below 97%: why |",
