@@ -98,3 +98,16 @@ TEST(ThreadTeam, CpuLimitsAreMeasured) {
     EXPECT_GT(lim.int8_ops_per_s, 1e8);
     EXPECT_GE(lim.n_threads, 1);
 }
+
+// A team destroyed right after a loop, while its workers may still be waking for that loop: every worker must
+// see the stop (a worker that checked it before the destructor set it, and then took the destructor's epoch as a
+// loop's, slept forever in the join: Speculative.SamplingKeepsTheTargetDistribution hung on it once). A hang
+// here is the failure; ctest's timeout ends it.
+TEST(ThreadTeam, DestroyedRightAfterALoopJoinsItsWorkers) {
+    for (int i = 0; i < 3000; ++i) {
+        ThreadTeam team(2 + i % 3);
+        std::atomic<int> ran{0};
+        team.parallel_for(8, 1, [&](int64_t b, int64_t e) { ran.fetch_add(static_cast<int>(e - b)); });
+        ASSERT_EQ(ran.load(), 8);
+    }
+}

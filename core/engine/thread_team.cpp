@@ -148,8 +148,11 @@ void ThreadTeam::worker_main() {
     } sleeping{sleeping_workers_};
     for (;;) {
         wait_until([&] { return posted_.load(std::memory_order_acquire) != seen; }, posted_, sleeping);
-        if (stop_.load(std::memory_order_acquire)) return;
-        seen = posted_.load(std::memory_order_acquire);
+        // The epoch first, then stop_: the destructor sets stop_ before it moves the epoch, so a worker that
+        // takes the destructor's epoch as seen also sees stop_. (Checked the other way round, a worker could pass
+        // the check, then take the destructor's epoch as an ordinary loop's, and sleep through it forever.)
+        seen = posted_.load(std::memory_order_seq_cst);
+        if (stop_.load(std::memory_order_seq_cst)) return;
         work(seen);
     }
 }
