@@ -126,7 +126,7 @@ TEST(CliOptions, BadNumbersGetOneLineNamingTheOptionAndItsRange) {
                  {"-c -1", "--ctx-size"}, {"-t -2", "--threads"}, {"-t 1.5", "--threads"},
                  {"-b 0", "--batch-size"}, {"-c abc", "--ctx-size"}, {"--n-gpu-layers -3", "--n-gpu-layers"}})
             cases.push_back({cmd + " " + arg, name});
-    for (const std::string cmd : {"run" + m + " -p hi", "chat" + m}) {
+    for (const std::string& cmd : {"run" + m + " -p hi", "chat" + m}) {
         for (const auto& [arg, name] : std::vector<std::pair<std::string, std::string>>{
                  {"--temp -0.5", "--temp"}, {"--top-k -1", "--top-k"}, {"--top-p 0", "--top-p"},
                  {"--top-p 1.5", "--top-p"}, {"--min-p 2", "--min-p"}, {"--repeat-penalty 0", "--repeat-penalty"},
