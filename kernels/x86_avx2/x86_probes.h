@@ -11,7 +11,13 @@ namespace {
 using ProbeVec = __m512i;
 STRATA_INLINE ProbeVec probe_load(const void* p) { return _mm512_load_si512(p); }
 STRATA_INLINE ProbeVec probe_add(ProbeVec a, ProbeVec b) { return _mm512_add_epi64(a, b); }
-STRATA_INLINE uint64_t probe_total(ProbeVec a) { return static_cast<uint64_t>(_mm512_reduce_add_epi64(a)); }
+// Summed as unsigned (wrapping) lanes: _mm512_reduce_add_epi64 adds signed long longs, whose overflow (the
+// checksum of random bytes) UBSan reports.
+STRATA_INLINE uint64_t probe_total(ProbeVec a) {
+    alignas(64) uint64_t v[8];
+    _mm512_store_si512(v, a);
+    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+}
 STRATA_INLINE ProbeVec probe_set1(int32_t v) { return _mm512_set1_epi32(v); }
 STRATA_INLINE ProbeVec probe_dot(ProbeVec acc, ProbeVec u, ProbeVec s) { return _mm512_dpbusd_epi32(acc, u, s); }
 #else
