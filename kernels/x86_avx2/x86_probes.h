@@ -11,27 +11,25 @@ namespace {
 using ProbeVec = __m512i;
 STRATA_INLINE ProbeVec probe_load(const void* p) { return _mm512_load_si512(p); }
 STRATA_INLINE ProbeVec probe_add(ProbeVec a, ProbeVec b) { return _mm512_add_epi64(a, b); }
-// Summed as unsigned (wrapping) lanes: _mm512_reduce_add_epi64 adds signed long longs, whose overflow (the
-// checksum of random bytes) UBSan reports.
-STRATA_INLINE uint64_t probe_total(ProbeVec a) {
-    alignas(64) uint64_t v[8];
-    _mm512_store_si512(v, a);
-    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-}
 STRATA_INLINE ProbeVec probe_set1(int32_t v) { return _mm512_set1_epi32(v); }
 STRATA_INLINE ProbeVec probe_dot(ProbeVec acc, ProbeVec u, ProbeVec s) { return _mm512_dpbusd_epi32(acc, u, s); }
 #else
 using ProbeVec = __m256i;
 STRATA_INLINE ProbeVec probe_load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
 STRATA_INLINE ProbeVec probe_add(ProbeVec a, ProbeVec b) { return _mm256_add_epi64(a, b); }
-STRATA_INLINE uint64_t probe_total(ProbeVec a) {
-    alignas(32) uint64_t v[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(v), a);
-    return v[0] + v[1] + v[2] + v[3];
-}
 STRATA_INLINE ProbeVec probe_set1(int32_t v) { return _mm256_set1_epi32(v); }
 STRATA_INLINE ProbeVec probe_dot(ProbeVec acc, ProbeVec u, ProbeVec s) { return dot_u8s8(acc, u, s); }
 #endif
+
+// The lanes summed as unsigned (wrapping) 64-bit numbers, for either width: a checksum of random bytes overflows,
+// which _mm512_reduce_add_epi64's signed adds make undefined (UBSan reported it).
+STRATA_INLINE uint64_t probe_total(ProbeVec a) {
+    uint64_t v[sizeof(ProbeVec) / sizeof(uint64_t)];
+    std::memcpy(v, &a, sizeof(v));
+    uint64_t sum = 0;
+    for (uint64_t x : v) sum += x;
+    return sum;
+}
 
 // 512 bytes per iteration into 8 accumulators: the loads, nothing else.
 uint64_t probe_read_stream(const void* p, size_t bytes) {
